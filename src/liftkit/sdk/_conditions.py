@@ -10,6 +10,7 @@ Malformed conditions never raise: a part that cannot be understood evaluates to 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -217,6 +218,12 @@ def padded_version(value: Any) -> str:
         value = to_string(value)
     if not value or not isinstance(value, str):
         value = "0"
+    return _padded(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _padded(value: str) -> str:
+    """Cached: a user base has few distinct app versions, and this runs per evaluation."""
     parts = _VERSION_SPLIT.split(_VERSION_STRIP.sub("", value))
     if len(parts) == 3:
         parts.append("~")
@@ -251,18 +258,32 @@ def _member_key(value: Any) -> tuple[str, Any] | None:
 
 
 def membership(values: Any, insensitive: bool = False) -> ValueTest:
-    """``isIn``: the value (or any element, if it is an array) is one of ``values``."""
+    """``isIn``: the value (or any element, if it is an array) is one of ``values``.
+
+    JS ``includes`` equality: 1 == 1.0, but 1, true and "1" are all different; arrays and
+    objects never match. Strings get their own set because they are by far the common case.
+    """
     if not isinstance(values, list):
         return _never
     fold: Callable[[Any], Any] = (
         (lambda x: x.lower() if isinstance(x, str) else x) if insensitive else (lambda x: x)
     )
-    keys = frozenset(k for k in (_member_key(fold(x)) for x in values) if k is not None)
+    folded = [fold(x) for x in values]
+    strings = frozenset(x for x in folded if isinstance(x, str))
+    others = frozenset(k for k in (_member_key(x) for x in folded) if k is not None)
+
+    def one(v: Any) -> bool:
+        if v.__class__ is str:
+            return (v.lower() if insensitive else v) in strings
+        key = _member_key(fold(v))
+        return key is not None and key in others
 
     def test(v: Any) -> bool:
+        if v.__class__ is str and not insensitive:
+            return v in strings
         if isinstance(v, list):
-            return any(_member_key(fold(x)) in keys for x in v)
-        return _member_key(fold(v)) in keys
+            return any(one(x) for x in v)
+        return one(v)
 
     return test
 

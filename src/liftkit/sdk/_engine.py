@@ -22,13 +22,14 @@ from liftkit.sdk._experiments import (
     Experiment,
     Filter,
     ParentCheck,
+    assign_plain,
     compile_filters,
     compile_parents,
     filtered_out,
     hash_attribute,
     run,
 )
-from liftkit.sdk._hashing import BucketRange, equal_weights, hash_value
+from liftkit.sdk._hashing import BucketRange, Hasher, equal_weights
 from liftkit.sdk._jsvalues import to_string, truthy
 from liftkit.sdk._types import EvalResult, ExperimentResult, UserContext
 from liftkit.sdk._urls import merge_query_strings
@@ -70,22 +71,10 @@ class _Bandit:
 
 class _Rule:
     __slots__ = (
-        "condition",
-        "coverage",
-        "disable_sticky",
-        "experiment",
-        "fallback_attribute",
-        "filters",
-        "force",
-        "hash_attribute",
-        "hash_version",
-        "id",
-        "is_force",
-        "parents",
-        "range",
-        "seed",
-        "tracks",
-    )
+        "condition", "coverage", "disable_sticky", "experiment", "fallback_attribute",
+        "filters", "force", "forced_result", "hash_attribute", "hasher", "id", "is_force",
+        "parents", "range", "tracks",
+    )  # fmt: skip
 
     def __init__(self, raw: Mapping[str, Any], feature_key: str, payload: CompiledPayload) -> None:
         groups = payload.saved_groups
@@ -100,28 +89,30 @@ class _Rule:
         rng = raw.get("range")
         self.range: BucketRange | None = (float(rng[0]), float(rng[1])) if rng else None
         self.coverage = raw.get("coverage")
-        self.seed = str(raw.get("seed") or feature_key)
+        self.hasher = Hasher(str(raw.get("seed") or feature_key), int(raw.get("hashVersion") or 1))
         self.hash_attribute = str(raw.get("hashAttribute") or "id")
         self.fallback_attribute = raw.get("fallbackAttribute") or None
-        self.hash_version = int(raw.get("hashVersion") or 1)
+        # Results are immutable, so a forced value's result is built once and shared.
+        self.forced_result = EvalResult(feature_key, self.force, "force", self.id)
         self.disable_sticky = bool(raw.get("disableStickyBucketing"))
         self.tracks = raw.get("tracks") if isinstance(raw.get("tracks"), list) else None
         self.experiment: Experiment | _Bandit | None = None
         if not self.is_force:
             self.experiment = _compile_experiment_rule(raw, feature_key, payload)
 
-    def in_rollout(self, feature_key: str, user: UserContext) -> bool:
-        if self.range is None and self.coverage is None:
-            return True
+    def in_rollout(self, user: UserContext) -> bool:
+        """Whether the user falls inside the rule's range or coverage (a percentage rollout)."""
         if self.range is None and self.coverage == 0:
             return False
-        sticky = user.sticky_docs is not None and not self.disable_sticky
-        _, value = hash_attribute(
-            user.attributes, self.hash_attribute, self.fallback_attribute if sticky else None
-        )
-        if not truthy(value):
-            return False
-        n = hash_value(self.seed, to_string(value), self.hash_version)
+        value = user.attributes.get(self.hash_attribute)
+        if value.__class__ is not str or not value:
+            sticky = user.sticky_docs is not None and not self.disable_sticky
+            fallback = self.fallback_attribute if sticky else None
+            _, value = hash_attribute(user.attributes, self.hash_attribute, fallback)
+            if not truthy(value):
+                return False
+            value = to_string(value)
+        n = self.hasher(value)
         if n is None:
             return False
         if self.range is not None:
@@ -162,10 +153,10 @@ def _compile_experiment_rule(
 
 
 class _Feature:
-    __slots__ = ("default", "rules")
+    __slots__ = ("default_result", "rules")
 
-    def __init__(self, default: Any, rules: tuple[_Rule, ...]) -> None:
-        self.default = default
+    def __init__(self, key: str, default: Any, rules: tuple[_Rule, ...]) -> None:
+        self.default_result = EvalResult(key, default, "defaultValue")
         self.rules = rules
 
 
@@ -213,14 +204,14 @@ class CompiledPayload:
     def _compile_feature(self, key: str, raw: Any) -> _Feature:
         if not isinstance(raw, dict):
             self.warnings.append(f"feature {key!r}: a definition is an object; ignored")
-            return _Feature(None, ())
+            return _Feature(key, None, ())
         rules: list[_Rule] = []
         for i, rule in enumerate(raw.get("rules") or ()):
             try:
                 rules.append(_Rule(rule, key, self))
             except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
                 self.warnings.append(f"feature {key!r} rule {i}: {exc}; rule ignored")
-        return _Feature(raw.get("defaultValue"), tuple(rules))
+        return _Feature(key, raw.get("defaultValue"), tuple(rules))
 
     def _sticky_attribute_names(self) -> set[str]:
         names: set[str] = set()
@@ -250,18 +241,18 @@ class CompiledPayload:
         return {key: self._evaluate(key, user, ()) for key in self.features}
 
     def _evaluate(self, key: str, user: UserContext, stack: tuple[str, ...]) -> EvalResult:
-        if key in stack:
+        if stack and key in stack:
             return EvalResult(key, None, "cyclicPrerequisite")
-        if key in user.forced_features:
-            return EvalResult(key, user.forced_features[key], "override")
+        forced = user.forced_features
+        if forced and key in forced:
+            return EvalResult(key, forced[key], "override")
         feature = self.features.get(key)
         if feature is None:
             return EvalResult(key, None, "unknownFeature")
-        stack = (*stack, key)
         attributes = user.attributes
         for rule in feature.rules:
             if rule.parents:
-                verdict = self._prerequisites(key, rule.parents, user, stack)
+                verdict = self._prerequisites(key, rule.parents, user, (*stack, key))
                 if verdict is not None:
                     if isinstance(verdict, EvalResult):
                         return verdict
@@ -271,21 +262,30 @@ class CompiledPayload:
             if rule.is_force:
                 if rule.condition is not None and not rule.condition(attributes):
                     continue
-                if not rule.in_rollout(key, user):
+                if (rule.range is not None or rule.coverage is not None) and not rule.in_rollout(
+                    user
+                ):
                     continue
                 if rule.tracks and user.on_exposure is not None:
                     _replay_tracks(rule.tracks, user)
-                return EvalResult(key, rule.force, "force", rule.id)
+                return rule.forced_result
             target = rule.experiment
             if target is None:
                 continue
-            exp = target.select(attributes) if isinstance(target, _Bandit) else target
-            result = run(exp, user, key, self._parent_evaluator(user, stack))
+            exp = target.select(attributes) if target.__class__ is _Bandit else target
+            assert isinstance(exp, Experiment)
+            if exp.plain and user.plain:
+                result = assign_plain(exp, user, key)
+                if result is None:
+                    continue
+            else:
+                parents = self._parent_evaluator(user, (*stack, key)) if exp.parents else None
+                result = run(exp, user, key, parents)
             if result.in_experiment and not result.passthrough:
                 return EvalResult(
                     key, result.value, "experiment", rule.id, exp.dict_for(result), result
                 )
-        return EvalResult(key, feature.default, "defaultValue")
+        return feature.default_result
 
     def _prerequisites(
         self, key: str, parents: tuple[ParentCheck, ...], user: UserContext, stack: tuple[str, ...]

@@ -18,6 +18,7 @@ from liftkit.sdk._hashing import (
     BucketRange,
     bucket_ranges,
     choose_variation,
+    Hasher,
     hash_value,
     in_namespace,
     query_string_override,
@@ -127,11 +128,13 @@ class Experiment:
         "has_force",
         "hash_attribute",
         "hash_version",
+        "hasher",
         "key",
         "meta",
         "min_bucket_version",
         "namespace",
         "parents",
+        "plain",
         "ranges",
         "seed",
         "status",
@@ -156,6 +159,7 @@ class Experiment:
         self.fallback_attribute = raw.get("fallbackAttribute") or None
         self.hash_version = int(raw.get("hashVersion") or 1)
         self.seed = str(raw.get("seed") or self.key)
+        self.hasher = Hasher(self.seed, self.hash_version)
         w = weights if weights is not None else raw.get("weights")
         self.coverage = raw.get("coverage")
         explicit = raw.get("ranges")
@@ -183,6 +187,19 @@ class Experiment:
         self.url_patterns = raw.get("urlPatterns") or None
         self.url_regex = raw.get("url") or None
         self.bandit = bandit
+        # Most experiments use none of the rarer steps; ``assign_plain`` skips them.
+        self.plain = not (
+            len(self.variations) < 2
+            or self.url_patterns
+            or self.url_regex
+            or self.filters is not None
+            or self.namespace
+            or self.parents
+            or self.has_force
+            or self.status is not None
+            or not self.active
+            or self.disable_sticky
+        )
         out: dict[str, Any] = {"variations": list(self.variations), "key": self.key}
         if "coverage" in raw:
             out["coverage"] = raw["coverage"]
@@ -208,37 +225,52 @@ class Experiment:
         index: int,
         hash_used: bool,
         feature_id: str | None,
-        attributes: Mapping[str, Any],
-        use_fallback: bool,
+        attribute: str,
+        value: Any,
         bucket: float | None = None,
         sticky_used: bool = False,
     ) -> ExperimentResult:
         in_experiment = 0 <= index < len(self.variations)
         if not in_experiment:
             index = 0
-        attr, value = hash_attribute(
-            attributes, self.hash_attribute, self.fallback_attribute if use_fallback else None
-        )
-        meta = self.meta[index] if index < len(self.meta) else {}
+        meta = self.meta[index] if index < len(self.meta) else _NO_META
         bandit = self.bandit if hash_used else None
-        weights = bandit.get("variationWeights") if bandit else None
+        if bandit is None:
+            return ExperimentResult(
+                str(meta.get("key") or index),
+                index,
+                self.variations[index] if self.variations else None,
+                in_experiment,
+                hash_used,
+                attribute,
+                value,
+                feature_id,
+                bucket,
+                meta.get("name") or None,
+                meta.get("passthrough") or None,
+                sticky_used,
+            )
+        weights = bandit.get("variationWeights")
         return ExperimentResult(
-            key=str(meta.get("key") or index),
-            variation_id=index,
-            value=self.variations[index] if self.variations else None,
-            in_experiment=in_experiment,
-            hash_used=hash_used,
-            hash_attribute=attr,
-            hash_value=value,
-            feature_id=feature_id,
-            bucket=bucket,
-            name=meta.get("name") or None,
-            passthrough=meta.get("passthrough") or None,
-            sticky_bucket_used=sticky_used,
-            leaf_id=bandit.get("leafId") if bandit else None,
-            variation_weights=tuple(weights) if weights is not None else None,
-            bandit_version=bandit.get("banditVersion") if bandit else None,
+            str(meta.get("key") or index),
+            index,
+            self.variations[index],
+            in_experiment,
+            hash_used,
+            attribute,
+            value,
+            feature_id,
+            bucket,
+            meta.get("name") or None,
+            meta.get("passthrough") or None,
+            sticky_used,
+            bandit.get("leafId"),
+            tuple(weights) if weights is not None else None,
+            bandit.get("banditVersion"),
         )
+
+
+_NO_META: Mapping[str, Any] = MappingProxyType({})
 
 
 def _sticky_key(experiment_key: str, bucket_version: int) -> str:
@@ -294,40 +326,87 @@ def _save_sticky(exp: Experiment, result: ExperimentResult, user: UserContext) -
         user.on_sticky_change(doc)
 
 
+def _excluded(
+    exp: Experiment,
+    user: UserContext,
+    feature_id: str | None,
+    sticky: bool,
+    sticky_used: bool = False,
+) -> ExperimentResult:
+    attr, value = hash_attribute(
+        user.attributes, exp.hash_attribute, exp.fallback_attribute if sticky else None
+    )
+    return exp.result(-1, False, feature_id, attr, value, None, sticky_used)
+
+
+def assign_plain(exp: Experiment, user: UserContext, feature_id: str) -> ExperimentResult | None:
+    """``run`` for a plain experiment and a plain user; None when the user is not included.
+
+    The caller checks ``exp.plain`` and that the user has no URL, forced variations, sticky
+    buckets or QA mode. Every step skipped here is a no-op under those conditions, so the
+    decision is the one ``run`` makes (the conformance and differential tests check both).
+    """
+    attributes = user.attributes
+    value = attributes.get(exp.hash_attribute)
+    if value.__class__ is str:
+        if not value:
+            return None
+        text = value
+    elif not truthy(value):
+        return None
+    else:
+        text = to_string(value)
+    if exp.condition is not None and not exp.condition(attributes):
+        return None
+    n = exp.hasher(text)
+    if n is None:
+        return None
+    index = 0
+    for lo, hi in exp.ranges:
+        if lo <= n < hi:
+            break
+        index += 1
+    else:
+        return None
+    result = exp.result(index, True, feature_id, exp.hash_attribute, value, n)
+    if user.on_exposure is not None:
+        user.on_exposure(exp.dict_for(result), result)
+    return result
+
+
 def run(
     exp: Experiment,
     user: UserContext,
     feature_id: str | None,
-    evaluate_parent: EvaluateParent,
+    evaluate_parent: EvaluateParent | None = None,
 ) -> ExperimentResult:
-    """Assign the user a variation of ``exp`` (or exclude them) and report the exposure."""
+    """Assign the user a variation of ``exp`` (or exclude them) and report the exposure.
+
+    ``evaluate_parent`` is needed only when the experiment has prerequisites.
+    """
     attributes = user.attributes
     sticky = user.sticky_docs is not None and not exp.disable_sticky
-
-    def excluded(sticky_used: bool = False) -> ExperimentResult:
-        return exp.result(-1, False, feature_id, attributes, sticky, None, sticky_used)
-
     # 1-2. Too few variations, or the SDK is disabled.
     if len(exp.variations) < 2 or not user.enabled:
-        return excluded()
+        return _excluded(exp, user, feature_id, sticky)
     # 2.6. URL targeting.
     if exp.url_patterns and not is_url_targeted(user.url, exp.url_patterns):
-        return excluded()
+        return _excluded(exp, user, feature_id, sticky)
     # 3-4. Forced by the query string or by the context.
-    forced = query_string_override(exp.key, user.url, len(exp.variations))
+    forced = query_string_override(exp.key, user.url, len(exp.variations)) if user.url else None
     if forced is None and exp.key in user.forced_variations:
         forced = user.forced_variations[exp.key]
-    if forced is not None:
-        return exp.result(forced, False, feature_id, attributes, sticky)
-    # 5. Drafts and inactive experiments.
-    if exp.status == "draft" or not exp.active:
-        return excluded()
-    # 6. The hash attribute must have a value.
-    _, hash_val = hash_attribute(
+    attr, hash_val = hash_attribute(
         attributes, exp.hash_attribute, exp.fallback_attribute if sticky else None
     )
+    if forced is not None:
+        return exp.result(forced, False, feature_id, attr, hash_val)
+    # 5. Drafts and inactive experiments.
+    if exp.status == "draft" or not exp.active:
+        return exp.result(-1, False, feature_id, attr, hash_val)
+    # 6. The hash attribute must have a value.
     if not truthy(hash_val):
-        return excluded()
+        return exp.result(-1, False, feature_id, attr, hash_val)
     assigned, blocked = -1, False
     if sticky:
         assert user.sticky_docs is not None
@@ -337,37 +416,35 @@ def run(
         # 7. Filters (or the legacy namespace).
         if exp.filters is not None:
             if filtered_out(exp.filters, attributes):
-                return excluded()
+                return exp.result(-1, False, feature_id, attr, hash_val)
         elif exp.namespace and not in_namespace(to_string(hash_val), exp.namespace):
-            return excluded()
+            return exp.result(-1, False, feature_id, attr, hash_val)
         # 8. Targeting condition and prerequisites.
         if exp.condition is not None and not exp.condition(attributes):
-            return excluded()
+            return exp.result(-1, False, feature_id, attr, hash_val)
         for parent_id, check, _gate in exp.parents:
-            value, cyclic = evaluate_parent(parent_id)
+            value, cyclic = evaluate_parent(parent_id) if evaluate_parent else (None, True)
             if cyclic or not check({"value": value}):
-                return excluded()
+                return exp.result(-1, False, feature_id, attr, hash_val)
     # 8.2. Legacy URL regex.
     if exp.url_regex and not _url_regex_matches(str(exp.url_regex), user.url):
-        return excluded()
+        return exp.result(-1, False, feature_id, attr, hash_val)
     # 9. Hash and choose a variation.
-    n = hash_value(exp.seed, to_string(hash_val), exp.hash_version)
+    n = exp.hasher(hash_val if isinstance(hash_val, str) else to_string(hash_val))
     if n is None:
-        return excluded()
+        return exp.result(-1, False, feature_id, attr, hash_val)
     if not found_sticky:
         assigned = choose_variation(n, exp.ranges)
-    if blocked:
-        return excluded(sticky_used=True)
-    if assigned < 0:
-        return excluded()
+    if blocked or assigned < 0:
+        return exp.result(-1, False, feature_id, attr, hash_val, None, blocked)
     # 11-12.5. Forced in the experiment, QA mode, stopped.
     if exp.has_force:
         force = exp.force if isinstance(exp.force, int) else -1
-        return exp.result(force, False, feature_id, attributes, sticky)
+        return exp.result(force, False, feature_id, attr, hash_val)
     if user.qa_mode or exp.status == "stopped":
-        return excluded()
+        return exp.result(-1, False, feature_id, attr, hash_val)
     # 13. In the experiment.
-    result = exp.result(assigned, True, feature_id, attributes, sticky, n, found_sticky)
+    result = exp.result(assigned, True, feature_id, attr, hash_val, n, found_sticky)
     if sticky:
         _save_sticky(exp, result, user)
     if user.on_exposure is not None:

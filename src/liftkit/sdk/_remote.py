@@ -195,7 +195,6 @@ class RemoteSource:
                 abandon()
         self._init_sync_primitives(first_attempt_done=True)
         self._threads = []
-        self._running = False
         self._conn_gen += 1
         self._force = True  # the child cannot know what it missed: check on first use
         if self._closed:
@@ -259,7 +258,7 @@ class RemoteSource:
             log.debug("liftkit: %s", message)
         else:
             self._failing = True
-            log.warning("liftkit: %s; serving the last known features", message)
+            log.warning("liftkit: %s; retrying in the background", message)
 
     def _refresh_loop(self) -> None:
         backoff = Backoff(self._reconnect_delay, self._max_reconnect_delay)
