@@ -16,9 +16,9 @@ from typing import Any
 from liftkit.sdk._conditions import Condition, compile_condition
 from liftkit.sdk._hashing import (
     BucketRange,
+    Hasher,
     bucket_ranges,
     choose_variation,
-    Hasher,
     hash_value,
     in_namespace,
     query_string_override,
