@@ -22,7 +22,7 @@ from liftkit.sdk.errors import DecryptionError, MissingDependencyError, PayloadE
 from liftkit.sdk.sticky import InMemoryStickyBucketService, load_docs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from payload import make_payload, make_users  # noqa: E402
+from payload import make_payload, make_users
 
 
 def test_payload_must_be_an_object() -> None:
@@ -113,7 +113,7 @@ def test_fast_path_agrees_with_the_full_algorithm() -> None:
         if isinstance(rule.experiment, Experiment)
     ]
     assert experiments and all(e.plain for e in experiments)
-    users = make_users(300) + [{"id": 12345}, {"id": ""}, {"id": None}, {}]
+    users = [*make_users(300), {"id": 12345}, {"id": ""}, {"id": None}, {}]
     for attrs in users:
         user = UserContext(attrs)
         for exp in experiments:

@@ -36,15 +36,21 @@ def demo_payload() -> dict[str, Any]:
             "checkout-kill-switch": {"defaultValue": False},
             "dark-mode": {
                 "defaultValue": False,
-                "rules": [{"id": "pro-users", "condition": {"plan": {"$in": ["pro", "enterprise"]}}, "force": True}],
+                "rules": [
+                    {"id": "pro", "condition": {"plan": {"$in": ["pro", "enterprise"]}}, "force": True}
+                ],
             },
             "new-search": {
                 "defaultValue": False,
-                "rules": [{"id": "ramp", "force": True, "coverage": 0.5, "hashVersion": 2, "seed": "new-search"}],
+                "rules": [
+                    {"id": "ramp", "force": True, "coverage": 0.5, "hashVersion": 2, "seed": "ns"}
+                ],
             },
             "min-app-version-banner": {
                 "defaultValue": False,
-                "rules": [{"id": "old-apps", "condition": {"appVersion": {"$vlt": "3.0.0"}}, "force": True}],
+                "rules": [
+                    {"id": "old", "condition": {"appVersion": {"$vlt": "3.0.0"}}, "force": True}
+                ],
             },
             "pricing-page": {
                 "defaultValue": "control",

@@ -195,6 +195,7 @@ class RemoteSource:
                 abandon()
         self._init_sync_primitives(first_attempt_done=True)
         self._threads = []
+        self._running = False
         self._conn_gen += 1
         self._force = True  # the child cannot know what it missed: check on first use
         if self._closed:
