@@ -24,7 +24,7 @@ console = Console()
 DEMO_USERS = [
     {"id": "alice", "country": "GB", "plan": "pro", "appVersion": "3.2.0"},
     {"id": "bob", "country": "US", "plan": "free", "appVersion": "2.9.1"},
-    {"id": "chen", "country": "DE", "plan": "enterprise", "appVersion": "3.0.0"},
+    {"id": "chen", "country": "DE", "plan": "team", "appVersion": "3.0.0"},
     {"id": "dana", "country": "US", "plan": "pro", "appVersion": "3.1.4"},
 ]
 
@@ -37,7 +37,7 @@ def demo_payload() -> dict[str, Any]:
             "dark-mode": {
                 "defaultValue": False,
                 "rules": [
-                    {"id": "pro", "condition": {"plan": {"$in": ["pro", "enterprise"]}}, "force": True}
+                    {"id": "pro", "condition": {"plan": {"$in": ["pro", "team"]}}, "force": True}
                 ],
             },
             "new-search": {
