@@ -14,11 +14,13 @@ decides every flag in-process, identically to the GrowthBook SDK specification::
 Public API: :class:`Client` and :class:`AsyncClient`, :class:`EvalContext`, the result types
 :class:`EvalResult` and :class:`ExperimentResult`, sticky bucketing
 (:class:`StickyBucketService`, :class:`InMemoryStickyBucketService`), :class:`ExposureStats`,
-:class:`Redirect`, and the exceptions in :mod:`liftkit.sdk.errors`. The OpenFeature provider is
+:class:`Redirect`, the HTTP transport (:class:`Transport`, :class:`UrllibTransport`)
+and :class:`ExposureLogger`, and the exceptions in :mod:`liftkit.sdk.errors`. The OpenFeature provider is
 in :mod:`liftkit.sdk.openfeature` (needs ``liftkit[openfeature]``). Everything else is private.
 """
 
 from liftkit.sdk._engine import CompiledPayload, Redirect
+from liftkit.sdk._transport import LineStream, Response, Transport, UrllibTransport
 from liftkit.sdk._types import EvalResult, ExperimentResult, UserContext
 from liftkit.sdk.aio import AsyncClient
 from liftkit.sdk.client import Client, EvalContext
@@ -29,7 +31,7 @@ from liftkit.sdk.errors import (
     MissingDependencyError,
     PayloadError,
 )
-from liftkit.sdk.exposures import ExposureStats
+from liftkit.sdk.exposures import ExposureLogger, ExposureStats
 from liftkit.sdk.sticky import InMemoryStickyBucketService, StickyBucketService
 
 __all__ = [
@@ -40,13 +42,18 @@ __all__ = [
     "EvalContext",
     "EvalResult",
     "ExperimentResult",
+    "ExposureLogger",
     "ExposureStats",
     "FetchError",
     "InMemoryStickyBucketService",
     "LiftkitError",
+    "LineStream",
     "MissingDependencyError",
     "PayloadError",
     "Redirect",
+    "Response",
     "StickyBucketService",
+    "Transport",
+    "UrllibTransport",
     "UserContext",
 ]

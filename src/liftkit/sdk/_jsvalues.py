@@ -32,26 +32,42 @@ def js_type(value: Any) -> str:
 
 
 def number_to_string(x: float) -> str:
-    """``String(number)`` in JS: integers without ``.0``, shortest round-trip digits."""
-    if isinstance(x, int) and not isinstance(x, bool) and abs(x) < 10**21:
+    """``String(number)`` in JS (ECMAScript Number::toString).
+
+    JS numbers are doubles, so integers beyond 2**53 round first. The digits are the shortest
+    that round-trip (Python's ``repr`` gives the same ones); JS then lays them out in plain
+    notation for decimal exponents from -6 to 21 and in ``1.5e-7`` / ``1e+21`` form otherwise.
+    """
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) < 2**53:
         return str(x)
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:
+        return "Infinity" if x > 0 else "-Infinity"
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
     if x == 0:
         return "0"
-    if x.is_integer() and abs(x) < 1e21:
-        return str(int(x))
-    text = repr(x)
-    if "e" not in text:
-        return text
-    mantissa, exp = text.split("e")
-    exponent = int(exp)
-    if -7 < exponent < 21:  # repr switched to exponent form earlier than JS does
-        return format(x, "f").rstrip("0").rstrip(".")
-    return f"{mantissa}e{'+' if exponent > 0 else '-'}{abs(exponent)}"
+    if x < 0:
+        return "-" + number_to_string(-x)
+    mantissa, _, exp = repr(x).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    fraction = fraction.rstrip("0") if fraction != "0" else ""
+    stripped = (whole + fraction).lstrip("0")
+    digits = stripped.rstrip("0") or "0"
+    # x = 0.d1d2…dk × 10**n
+    n = int(exp or 0) + len(whole) - (len(whole + fraction) - len(stripped))
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * -n + digits
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{head}e{'+' if n > 0 else '-'}{abs(n - 1)}"
 
 
 def to_string(value: Any) -> str:

@@ -352,8 +352,9 @@ class RemoteSource:
             event = parser.feed(line)
             if event is not None:
                 self._handle_event(event, gen)
-            if parser.retry is not None:
-                backoff.initial = parser.retry
+            if parser.retry is not None:  # the server's own reconnection delay
+                backoff.initial = min(parser.retry, backoff.maximum)
+                backoff.reset()
                 parser.retry = None
         return got_any
 
