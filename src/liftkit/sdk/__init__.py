@@ -11,12 +11,12 @@ decides every flag in-process, identically to the GrowthBook SDK specification::
         ...
     price = ctx.get("price-test", 9.99)
 
-Public API: :class:`Client` and :class:`AsyncClient`, :class:`EvalContext`, the result types
-:class:`EvalResult` and :class:`ExperimentResult`, sticky bucketing
-(:class:`StickyBucketService`, :class:`InMemoryStickyBucketService`), :class:`ExposureStats`,
-:class:`Redirect`, the HTTP transport (:class:`Transport`, :class:`UrllibTransport`)
-and :class:`ExposureLogger`, and the exceptions in :mod:`liftkit.sdk.errors`. The OpenFeature provider is
-in :mod:`liftkit.sdk.openfeature` (needs ``liftkit[openfeature]``). Everything else is private.
+Public API: :class:`Client`, :class:`AsyncClient` and :class:`EvalContext`; the results
+:class:`EvalResult`, :class:`ExperimentResult` and :class:`Redirect`; sticky bucketing
+(:class:`StickyBucketService`, :class:`InMemoryStickyBucketService`); exposure logging
+(:class:`ExposureLogger`, :class:`ExposureStats`); the HTTP transport (:class:`Transport`,
+:class:`UrllibTransport`); the exceptions in :mod:`liftkit.sdk.errors`. The OpenFeature provider
+is in :mod:`liftkit.sdk.openfeature` (needs ``liftkit[openfeature]``). The rest is private.
 """
 
 from liftkit.sdk._engine import CompiledPayload, Redirect

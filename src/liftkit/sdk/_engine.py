@@ -17,20 +17,18 @@ from typing import Any
 
 from liftkit.sdk._conditions import Condition, compile_condition
 from liftkit.sdk._crypto import decrypt
-from liftkit.sdk._experiments import (
+from liftkit.sdk._experiments import Experiment, assign_plain, run
+from liftkit.sdk._hashing import BucketRange, Hasher, equal_weights
+from liftkit.sdk._jsvalues import to_string, truthy
+from liftkit.sdk._targeting import (
     EvaluateParent,
-    Experiment,
     Filter,
     ParentCheck,
-    assign_plain,
     compile_filters,
     compile_parents,
     filtered_out,
     hash_attribute,
-    run,
 )
-from liftkit.sdk._hashing import BucketRange, Hasher, equal_weights
-from liftkit.sdk._jsvalues import to_string, truthy
 from liftkit.sdk._types import EvalResult, ExperimentResult, UserContext
 from liftkit.sdk._urls import merge_query_strings
 from liftkit.sdk.errors import PayloadError

@@ -9,28 +9,29 @@ override wins over an inactive experiment, and a sticky bucket skips targeting).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from liftkit.sdk._conditions import Condition, compile_condition
+from liftkit.sdk._conditions import compile_condition
 from liftkit.sdk._hashing import (
     BucketRange,
     Hasher,
     bucket_ranges,
     choose_variation,
-    hash_value,
     in_namespace,
     query_string_override,
 )
 from liftkit.sdk._jsvalues import json_equal, to_string, truthy
+from liftkit.sdk._targeting import (
+    EvaluateParent,
+    compile_filters,
+    compile_parents,
+    filtered_out,
+    hash_attribute,
+)
 from liftkit.sdk._types import ExperimentResult, UserContext
 from liftkit.sdk._urls import is_url_targeted
-
-ParentCheck = tuple[str, Condition, bool]
-"""A prerequisite: (parent feature key, condition on ``{"value": parent value}``, is a gate)."""
-EvaluateParent = Callable[[str], tuple[Any, bool]]
-"""Evaluates a parent feature: (value, cyclic?)."""
 
 # Keys copied from a rule into the experiment GrowthBook SDKs report back (truthy ones only,
 # except coverage, which is copied whenever present).
@@ -49,65 +50,6 @@ _EXPERIMENT_KEYS = (
     "filters",
     "condition",
 )
-
-
-class Filter:
-    """A hash-range filter: the user is kept when the hash falls in one of the ranges."""
-
-    __slots__ = ("attribute", "hash_version", "ranges", "seed")
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.attribute = str(raw.get("attribute") or "id")
-        self.seed = str(raw.get("seed", ""))
-        self.hash_version = int(raw.get("hashVersion") or 2)
-        self.ranges: tuple[BucketRange, ...] = tuple(
-            (float(r[0]), float(r[1])) for r in raw.get("ranges", ())
-        )
-
-
-def compile_filters(raw: Any) -> tuple[Filter, ...] | None:
-    if not isinstance(raw, list):
-        return None
-    return tuple(Filter(f) for f in raw if isinstance(f, dict))
-
-
-def filtered_out(filters: Sequence[Filter], attributes: Mapping[str, Any]) -> bool:
-    for f in filters:
-        value = attributes.get(f.attribute)
-        if not truthy(value):
-            return True
-        n = hash_value(f.seed, to_string(value), f.hash_version)
-        if n is None or not any(lo <= n < hi for lo, hi in f.ranges):
-            return True
-    return False
-
-
-def compile_parents(raw: Any, saved_groups: Mapping[str, Any]) -> tuple[ParentCheck, ...]:
-    if not isinstance(raw, list):
-        return ()
-    return tuple(
-        (
-            str(p.get("id")),
-            compile_condition(p.get("condition") or {}, saved_groups),
-            bool(p.get("gate")),
-        )
-        for p in raw
-        if isinstance(p, dict)
-    )
-
-
-def hash_attribute(
-    attributes: Mapping[str, Any], attribute: str, fallback: str | None
-) -> tuple[str, Any]:
-    """The attribute to hash on and its value ("" when missing), using the fallback if set."""
-    value = attributes.get(attribute)
-    if not truthy(value):
-        value = ""
-        if fallback:
-            alt = attributes.get(fallback)
-            if truthy(alt):
-                return fallback, alt
-    return attribute, value
 
 
 class Experiment:
