@@ -99,11 +99,12 @@ def demo(
     treatment = stats.ProportionStats(*conversions["annual-first"])
     result = stats.compare(control, treatment)
     bayes = stats.compare(control, treatment, engine="bayesian")
-    srm = stats.srm_check([control.n, treatment.n], [0.5, 0.5])
+    (n_control, hits_control), (n_treatment, hits_treatment) = conversions.values()
+    srm = stats.srm_check([n_control, n_treatment], [0.5, 0.5])
     console.print(
-        f"\n[bold]pricing-2026[/]: {control.n} vs {treatment.n} users "
-        f"(SRM p = {srm.p_value:.3f}), conversion {control.sum / control.n:.2%} → "
-        f"{treatment.sum / treatment.n:.2%}"
+        f"\n[bold]pricing-2026[/]: {n_control} vs {n_treatment} users "
+        f"(SRM p = {srm.p_value:.3f}), conversion {hits_control / n_control:.2%} → "
+        f"{hits_treatment / n_treatment:.2%}"
     )
     console.print(
         f"  relative lift {result.effect:+.1%} (95% CI {result.ci_low:+.1%} to "
