@@ -177,26 +177,11 @@ class Experiment:
             index = 0
         meta = self.meta[index] if index < len(self.meta) else _NO_META
         bandit = self.bandit if hash_used else None
-        if bandit is None:
-            return ExperimentResult(
-                str(meta.get("key") or index),
-                index,
-                self.variations[index] if self.variations else None,
-                in_experiment,
-                hash_used,
-                attribute,
-                value,
-                feature_id,
-                bucket,
-                meta.get("name") or None,
-                meta.get("passthrough") or None,
-                sticky_used,
-            )
-        weights = bandit.get("variationWeights")
+        weights = bandit.get("variationWeights") if bandit else None
         return ExperimentResult(
             str(meta.get("key") or index),
             index,
-            self.variations[index],
+            self.variations[index] if self.variations else None,
             in_experiment,
             hash_used,
             attribute,
@@ -206,9 +191,9 @@ class Experiment:
             meta.get("name") or None,
             meta.get("passthrough") or None,
             sticky_used,
-            bandit.get("leafId"),
+            bandit.get("leafId") if bandit else None,
             tuple(weights) if weights is not None else None,
-            bandit.get("banditVersion"),
+            bandit.get("banditVersion") if bandit else None,
         )
 
 
