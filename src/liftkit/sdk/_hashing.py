@@ -7,6 +7,7 @@ reach the same decision from the same payload.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +19,10 @@ BucketRange = tuple[float, float]
 
 
 def fnv1a32(text: str, state: int = _FNV_OFFSET) -> int:
-    """32-bit FNV-1a over the string's characters (code points), continuing from ``state``.
+    """32-bit FNV-1a over the string's UTF-16 code units, continuing from ``state``.
+
+    UTF-16 units because the reference SDK is JavaScript (``charCodeAt``): a character outside
+    the Basic Multilingual Plane (an emoji) counts as its two surrogates, as it does there.
 
     Passing the state reached after a prefix lets callers hash ``prefix + text`` without
     re-hashing the prefix: version 2 hashes ``seed + value``, and a rule's seed never changes.
@@ -28,8 +32,9 @@ def fnv1a32(text: str, state: int = _FNV_OFFSET) -> int:
         for b in text.encode("ascii"):
             h = ((h ^ b) * _FNV_PRIME) & _MASK
     else:
-        for ch in text:
-            h = ((h ^ ord(ch)) * _FNV_PRIME) & _MASK
+        data = text.encode("utf-16-le", "surrogatepass")
+        for unit in struct.unpack(f"<{len(data) // 2}H", data):
+            h = ((h ^ unit) * _FNV_PRIME) & _MASK
     return h
 
 
