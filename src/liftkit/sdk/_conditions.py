@@ -132,7 +132,7 @@ def _get_path(obj: Any, parts: Sequence[str]) -> Any:
             if part not in current:
                 return None
             current = current[part]
-        elif isinstance(current, list) and current:
+        elif isinstance(current, list):  # JS: every array is truthy, even []
             if part == "length":
                 current = len(current)
             elif part.isdigit() and (part == "0" or part[0] != "0") and int(part) < len(current):

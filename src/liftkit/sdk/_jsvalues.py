@@ -155,10 +155,23 @@ def json_equal(a: Any, b: Any) -> bool:
     if ta == "array":
         return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     if ta == "object":
-        return list(a) == list(b) and all(json_equal(a[k], b[k]) for k in a)
+        return js_key_order(a) == js_key_order(b) and all(json_equal(a[k], b[k]) for k in a)
     if ta == "number" and not (math.isfinite(a) and math.isfinite(b)):
         return _json_null(a) and _json_null(b)
     return bool(a == b)
+
+
+def _is_index_key(key: str) -> bool:
+    return (
+        key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+    )
+
+
+def js_key_order(obj: dict[str, Any]) -> list[str]:
+    """An object's keys in JS property order: integer-like keys ascending, then the rest."""
+    keys = list(obj)
+    indices = sorted((k for k in keys if _is_index_key(k)), key=int)
+    return indices + [k for k in keys if not _is_index_key(k)]
 
 
 def _json_null(v: Any) -> bool:
