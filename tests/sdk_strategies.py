@@ -145,9 +145,26 @@ attributes = st.fixed_dictionaries(
 ) | st.fixed_dictionaries({}, optional=_maybe)
 """A user: every attribute of the schema may be absent or null (usually with an id)."""
 
-saved_groups = st.fixed_dictionaries(
-    {}, optional={g: st.lists(primitives, max_size=4) for g in GROUP_IDS[:-1]}
-)
+
+@st.composite
+def saved_groups(draw: st.DrawFn, members: Sequence[JSON] = ()) -> dict[str, JSON]:
+    """Saved groups (id → list of values), sometimes holding some of ``members``."""
+    scalars = [m for m in members if kind_of(m) not in ("array", "object")]
+    groups: dict[str, JSON] = {}
+    for group_id in GROUP_IDS[:-1]:
+        if draw(bools):
+            size = draw(st.integers(0, 4))
+            groups[group_id] = [_pick(draw, scalars, primitives) for _ in range(size)]
+    return groups
+
+
+def scalar_values(obj: JSON) -> list[JSON]:
+    """Every scalar inside ``obj`` (to put some of a user's values in saved groups)."""
+    if isinstance(obj, dict):
+        return [v for x in obj.values() for v in scalar_values(x)]
+    if isinstance(obj, list):
+        return [v for x in obj for v in scalar_values(x)]
+    return [obj]
 
 
 def get_path(obj: JSON, path: str) -> JSON:
@@ -199,6 +216,19 @@ def _not_null_like(value: JSON) -> bool:
 def _recase(draw: st.DrawFn, value: JSON) -> JSON:
     """A string in another case, sometimes (for the case-insensitive operators)."""
     if isinstance(value, str) and draw(bools):
+        return draw(st.sampled_from((value.upper(), value.lower(), value.swapcase())))
+    return value
+
+
+def _lookalike(draw: st.DrawFn, value: JSON) -> JSON:
+    """Sometimes a value that loose equality would confuse with ``value`` (1, True, "1", "A")."""
+    if not draw(bools):
+        return value
+    if isinstance(value, bool):
+        return draw(st.sampled_from((int(value), float(value), str(value).lower())))
+    if isinstance(value, (int, float)):
+        return draw(st.sampled_from((value == 1, float(value), str(value))))
+    if isinstance(value, str):
         return draw(st.sampled_from((value.upper(), value.lower(), value.swapcase())))
     return value
 
@@ -275,11 +305,17 @@ def _operator(
     scalars = [s for s in samples if kind_of(s) not in ("array", "object")]
     arg: JSON
     if op in ("$eq", "$ne"):
-        arg = _pick(draw, scalars, primitives)
+        arg = _lookalike(draw, _pick(draw, scalars, primitives))
     elif op in ("$in", "$nin", "$ini", "$nini"):
-        arg = [_pick(draw, scalars, primitives) for _ in range(draw(st.integers(0, 4)))]
-        if op in ("$ini", "$nini"):
-            arg = [_recase(draw, a) for a in arg]
+        arg = [
+            _lookalike(draw, _pick(draw, scalars, primitives))
+            for _ in range(draw(st.integers(0, 3)))
+        ]
+        with_sample: bool = draw(bools)
+        if scalars and with_sample:  # one of the values, or a lookalike of one
+            arg.insert(
+                draw(st.integers(0, len(arg))), _lookalike(draw, draw(st.sampled_from(scalars)))
+            )
     elif op == "$in-not-array":
         return {"$in": _pick(draw, scalars, primitives)}  # never matches
     elif op == "$exists":
@@ -407,7 +443,7 @@ def _kinds_for(op: str) -> list[str]:
         return ["string"]
     if op in (*ORDERING, *VERSION_OPERATORS, "$gte+$lt"):
         return ["number", "string"]
-    if op in ("$ini", "$nini"):  # mostly strings, where case matters
+    if op in ("$in", "$nin", "$ini", "$nini"):  # mostly strings, where case matters
         return ["string", "string", "string", "array", *_VALUES_BY_KIND]
     if op == "$size":  # mostly arrays, where it can match
         return ["array", "array", "array", *_VALUES_BY_KIND]
@@ -415,13 +451,19 @@ def _kinds_for(op: str) -> list[str]:
 
 
 @st.composite
-def single_operator_cases(draw: st.DrawFn, op: str) -> tuple[JSON, dict[str, JSON]]:
-    """(value, operator object using ``op``) for a value of a type ``op`` is generated for."""
+def single_operator_cases(
+    draw: st.DrawFn, op: str, count: int = 6
+) -> tuple[JSON, list[dict[str, JSON]]]:
+    """A value of a type ``op`` is generated for, and ``count`` operator objects using ``op``.
+
+    Several arguments per value: hypothesis explores small examples in clumps, and arguments
+    are cheap to vary.
+    """
     kind = draw(st.sampled_from(_kinds_for(op)))
     value = draw(_VALUES_BY_KIND[kind])
     samples = value if isinstance(value, list) else [value]
     assume(op in _applicable(kind, samples, 1))
-    return value, _operator(draw, op, kind, samples, 1)
+    return value, [_operator(draw, op, kind, samples, 1) for _ in range(count)]
 
 
 @st.composite
@@ -571,7 +613,7 @@ def payloads(draw: st.DrawFn, attrs: dict[str, JSON]) -> dict[str, JSON]:
             st.lists(st.one_of(force_rule(attrs, key), experiment_rule(attrs, key)), max_size=4)
         )
         features[key] = {"defaultValue": draw(st.none() | json_values), "rules": rules}
-    return {"features": features, "savedGroups": draw(saved_groups)}
+    return {"features": features, "savedGroups": draw(saved_groups(scalar_values(attrs)))}
 
 
 def experiment_keys(payload: dict[str, JSON], *, without_condition: bool) -> list[str]:
