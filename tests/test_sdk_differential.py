@@ -359,7 +359,7 @@ def feature_cases(
     return attrs, payload, forced, url
 
 
-@_settings(250)
+@_settings(200)
 @given(feature_cases())
 def test_features_agree_with_oracle(
     case: tuple[dict[str, JSON], dict[str, JSON], dict[str, int], str],
