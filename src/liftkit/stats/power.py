@@ -15,6 +15,7 @@ treatment mean is μ(1+δ)); sample size and MDE are found by bisection on the e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -138,6 +139,21 @@ def power(
     )
 
 
+def _smallest_reaching(
+    f: Callable[[FloatArray], FloatArray], lo: FloatArray, hi: FloatArray, target: float
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Elementwise bisection for the smallest x in [lo, hi] with f(x) >= target (f increasing).
+
+    Returns the upper end of the final bracket and whether ``hi`` reaches the target at all.
+    """
+    reachable = f(hi) >= target
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        enough = f(mid) >= target
+        hi, lo = np.where(enough, mid, hi), np.where(enough, lo, mid)
+    return hi, reachable
+
+
 def sample_size(
     *,
     mean: npt.ArrayLike,
@@ -182,13 +198,8 @@ def sample_size(
             sequential_tuning,
         )
 
-    reachable = f(hi) >= power
-    for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        enough = f(mid) >= power
-        hi, lo = np.where(enough, mid, hi), np.where(enough, lo, mid)
-    n = np.where(reachable, np.ceil(np.exp(hi) - 1e-9), np.inf)
-    return _out(n)
+    log_n, reachable = _smallest_reaching(f, lo, hi, power)
+    return _out(np.where(reachable, np.ceil(np.exp(log_n) - 1e-9), np.inf))
 
 
 def minimum_detectable_effect(
@@ -230,12 +241,8 @@ def minimum_detectable_effect(
             n, mu, var_c, var_t, np.exp(log_d), rel, alpha, share, alternative, sequential_tuning
         )
 
-    reachable = f(hi) >= power
-    for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        enough = f(mid) >= power
-        hi, lo = np.where(enough, mid, hi), np.where(enough, lo, mid)
-    return _out(np.where(reachable, np.exp(hi), np.inf))
+    log_d, reachable = _smallest_reaching(f, lo, hi, power)
+    return _out(np.where(reachable, np.exp(log_d), np.inf))
 
 
 def expected_duration(n_total: npt.ArrayLike, daily_units: npt.ArrayLike) -> Value:
