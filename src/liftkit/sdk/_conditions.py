@@ -384,6 +384,3 @@ _OPERATORS: dict[str, OperatorBuilder] = {
     "$type": _type,
     "$not": _not,
 }
-
-OPERATORS = frozenset(_OPERATORS)
-"""Every operator this engine understands."""

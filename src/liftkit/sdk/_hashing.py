@@ -78,10 +78,6 @@ class Hasher:
         return None
 
 
-def in_range(n: float, bucket: BucketRange) -> bool:
-    return bucket[0] <= n < bucket[1]
-
-
 def in_namespace(user_id: str, namespace: Sequence[object]) -> bool:
     """Whether the user falls in the namespace ``[name, start, end]``."""
     n = hash_value("__" + str(namespace[0]), user_id, 1)
