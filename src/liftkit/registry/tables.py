@@ -1,0 +1,173 @@
+"""SQLAlchemy Core tables: the one schema, for SQLite and PostgreSQL alike.
+
+Registry objects are stored as validated JSON bodies (the pydantic models are their only
+declaration) plus a few indexed columns for listing and filtering. Migrations in
+``liftkit/registry/migrations`` must produce exactly this schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite returns naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _at(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+#: The live version of every object (``version`` 0 and ``body`` NULL: only drafts exist yet).
+objects = Table(
+    "objects",
+    metadata,
+    Column("collection", String(40), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("project", String(200), nullable=True),
+    Column("name", String(400), nullable=False, default=""),
+    Column("owner", String(200), nullable=False, default=""),
+    #: Tags as ``|a|b|``, so one portable LIKE finds a tag on every database.
+    Column("tags", Text, nullable=False, default=""),
+    Column("status", String(40), nullable=True),
+    Column("version", Integer, nullable=False, default=0),
+    Column("body", JSON, nullable=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+    _at("created_at"),
+    _at("updated_at"),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Index(None, "collection", "project"),
+)
+
+#: Every version of every object: drafts, reviews, what was published and when.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("collection", String(40), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    #: The live version this draft was made from; publishing fails if live has moved on.
+    Column("base_version", Integer, nullable=False),
+    Column("body", JSON, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("reviewer", String(200), nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    _at("created_at"),
+    _at("updated_at"),
+    _at("published_at", nullable=True),
+    UniqueConstraint("collection", "key", "version"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    _at("at"),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("collection", String(40), nullable=True),
+    Column("key", String(200), nullable=True),
+    Column("project", String(200), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Index(None, "collection", "key"),
+    Index(None, "at"),
+)
+
+#: Small counters; ``epoch`` rises with every publish so other processes notice changes.
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("password_hash", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    _at("created_at"),
+)
+
+#: A user's role in a project; project ``*`` is every project.
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("project", String(200), primary_key=True),
+    Column("role", String(20), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _at("created_at"),
+    _at("expires_at"),
+)
+
+#: Secret (role-carrying), SDK (read one payload) and ingest (write events) keys, hashed.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(10), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    #: The first characters of the key, to tell keys apart in lists and logs.
+    Column("prefix", String(20), nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("role", String(20), nullable=True),
+    Column("project", String(200), nullable=True),
+    Column("environment", String(200), nullable=True),
+    #: SDK connection options (encryption and its key, remote evaluation, ...).
+    Column("config", JSON, nullable=False, default=dict),
+    Column("created_by", String(200), nullable=False),
+    _at("created_at"),
+    _at("revoked_at", nullable=True),
+)
