@@ -1,0 +1,1 @@
+"""HTTP surfaces: the admin REST API, auth, the SDK hot paths and observability."""

@@ -1,0 +1,58 @@
+"""The one place that assembles liftkit's ASGI application from a ``Platform``.
+
+Layout: a thin Starlette app whose first routes are the hot paths (SDK payloads, SSE, remote
+evaluation, OFREP: plain routes serving pre-serialised bytes), then health and metrics, then the
+FastAPI admin API mounted at ``/`` (REST under ``/api/v1``, OpenAPI at ``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+import liftkit
+from liftkit.api import delivery, observability, rest
+from liftkit.api.observability import Metrics, TimingMiddleware
+from liftkit.api.payloads import PayloadCache
+from liftkit.platform import Platform
+
+
+def create_app(platform: Platform) -> Starlette:
+    metrics = Metrics()
+    cache = PayloadCache(platform, metrics)
+
+    api = FastAPI(
+        title="liftkit",
+        version=liftkit.__version__,
+        description="Registry, flag delivery and experimentation API.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    rest.install(api, platform)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await cache.start()
+        try:
+            yield
+        finally:
+            await cache.stop()
+
+    app = Starlette(
+        routes=[
+            *delivery.routes(platform, cache, metrics),
+            *observability.routes(platform, metrics, cache.not_ready_reason),
+            Mount("/", app=api),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    app.state.cache = cache
+    app.state.metrics = metrics
+    app.add_middleware(TimingMiddleware, metrics=metrics)
+    return app
