@@ -13,9 +13,15 @@ CASES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "growth
 runner = CliRunner()
 
 
-def test_demo_evaluates_flags_and_analyses_the_simulated_test() -> None:
-    result = runner.invoke(app, ["demo", "--users", "4000"])
+def test_demo_seeds_a_registry_evaluates_flags_and_analyses_the_simulated_test(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "demo"
+    args = ["demo", "--users", "4000", "--no-serve", "--data-dir", str(data_dir)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert (data_dir / "registry.db").exists()
+    assert re.search(r"SDK client key \(production\): sdk-\w+", result.output)
     assert "pricing-2026" in result.output
     assert re.search(r"relative lift [+-]\d+\.\d%", result.output)
     counts = re.search(r"(\d+) vs (\d+) users", result.output)
@@ -32,3 +38,35 @@ def test_conformance_command_missing_file_is_a_message(tmp_path: Path) -> None:
     result = runner.invoke(app, ["conformance", str(tmp_path / "nope.json")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_demo_refuses_to_wipe_a_directory_it_did_not_create(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = runner.invoke(app, ["demo", "--no-serve", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert (tmp_path / "precious.txt").exists()
+    assert "not a liftkit demo directory" in result.output
+
+
+def test_keys_create_prints_a_key_that_authenticates(tmp_path: Path) -> None:
+    from liftkit.platform import Platform
+    from liftkit.settings import Settings
+
+    data = ["--data-dir", str(tmp_path)]
+    result = runner.invoke(app, ["keys", "create", "--sdk", "production", *data])
+    assert result.exit_code == 0, result.output
+    sdk_key = re.findall(r"sdk-\w+", result.output)[-1]
+    result = runner.invoke(app, ["keys", "create", "--role", "editor", *data])
+    secret = re.findall(r"lk_sec_\w+", result.output)[-1]
+    platform = Platform(Settings(data_dir=tmp_path))
+    try:
+        sdk = platform.accounts.resolve_key(sdk_key)
+        editor = platform.accounts.resolve_key(secret)
+        assert sdk is not None and sdk.environment == "production"
+        assert editor is not None and editor.role == "editor"
+    finally:
+        platform.close()
+    bad = runner.invoke(app, ["keys", "create", "--sdk", "nowhere", *data])
+    assert bad.exit_code == 1 and "no environment 'nowhere'" in bad.output
+    both = runner.invoke(app, ["keys", "create", "--ingest", "--role", "admin", *data])
+    assert both.exit_code == 1 and "exactly one" in both.output

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import liftkit
+from liftkit.cli import server_cmds
+from liftkit.cli._common import console, fail
+from liftkit.cli.server_cmds import run_server
+from liftkit.demo import seed
+from liftkit.platform import Platform
+from liftkit.registry.payload import compile_payload
 from liftkit.sdk.conformance import main as conformance_main
+from liftkit.settings import Settings
 
 app = typer.Typer(
     name="liftkit",
@@ -19,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+server_cmds.register(app)
 
 DEMO_USERS = [
     {"id": "alice", "country": "GB", "plan": "pro", "appVersion": "3.2.0"},
@@ -27,56 +34,34 @@ DEMO_USERS = [
     {"id": "chen", "country": "DE", "plan": "team", "appVersion": "3.0.0"},
     {"id": "dana", "country": "US", "plan": "pro", "appVersion": "3.1.4"},
 ]
-
-
-def demo_payload() -> dict[str, Any]:
-    """A small organisation's flags: a kill switch, targeting, a rollout and an A/B test."""
-    return {
-        "features": {
-            "checkout-kill-switch": {"defaultValue": False},
-            "dark-mode": {
-                "defaultValue": False,
-                "rules": [
-                    {"id": "pro", "condition": {"plan": {"$in": ["pro", "team"]}}, "force": True}
-                ],
-            },
-            "new-search": {
-                "defaultValue": False,
-                "rules": [
-                    {"id": "ramp", "force": True, "coverage": 0.5, "hashVersion": 2, "seed": "ns"}
-                ],
-            },
-            "min-app-version-banner": {
-                "defaultValue": False,
-                "rules": [
-                    {"id": "old", "condition": {"appVersion": {"$vlt": "3.0.0"}}, "force": True}
-                ],
-            },
-            "pricing-page": {
-                "defaultValue": "control",
-                "rules": [
-                    {
-                        "id": "pricing-test",
-                        "key": "pricing-2026",
-                        "variations": ["control", "annual-first"],
-                        "meta": [{"key": "control"}, {"key": "annual-first"}],
-                        "hashVersion": 2,
-                        "seed": "pricing-2026",
-                    }
-                ],
-            },
-        }
-    }  # fmt: skip
+DEMO_MARKER = ".liftkit-demo"
 
 
 @app.command()
 def demo(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="where the demo data goes (recreated each run)")
+    ] = Path("liftkit-demo"),
     users: Annotated[int, typer.Option(help="simulated users in the A/B test")] = 20_000,
+    serve: Annotated[bool, typer.Option(help="serve the platform after seeding")] = True,
+    port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
 ) -> None:
-    """Run what liftkit has today on demo data: local flag evaluation and an A/B analysis."""
-    client = liftkit.Client(payload=demo_payload(), streaming=False)
+    """Create a demo organisation in a fresh data directory, simulate a test, and serve it."""
+    if data_dir.exists():
+        if not (data_dir / DEMO_MARKER).exists():
+            fail(f"{data_dir} exists and is not a liftkit demo directory; choose --data-dir")
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    (data_dir / DEMO_MARKER).write_text("created by `liftkit demo`; safe to delete\n")
+    settings = Settings(data_dir=data_dir, port=port)
+    platform = Platform(settings)
+    credentials = seed(platform)
+    compiled = compile_payload(
+        platform.registry.snapshot(), environment="production", now=platform.clock()
+    )
+    client = liftkit.Client(payload=compiled.payload, streaming=False)
+    keys = [k for k in compiled.payload["features"] if k != "one-click"]
     table = Table(title="Flags evaluated locally by liftkit's SDK (GrowthBook-compatible)")
-    keys = list(demo_payload()["features"])
     table.add_column("user")
     for key in keys:
         table.add_column(key)
@@ -84,17 +69,36 @@ def demo(
         ctx = client.for_user(attrs)
         table.add_row(attrs["id"], *(str(ctx.get(k)) for k in keys))
     console.print(table)
+    _simulate_pricing_test(client, users)
+    client.close()
+    console.print(
+        f"\n[bold]Admin login[/bold]: {credentials.admin_email} / {credentials.admin_password}"
+        f"\n[bold]Admin API key[/bold]: {credentials.admin_key}"
+        f"\n[bold]SDK client key[/bold] (production): {credentials.sdk_key}"
+        f"\nPayload: {settings.base_url}/api/features/{credentials.sdk_key}"
+        f"\nAPI docs: {settings.base_url}/docs   metrics: {settings.base_url}/metrics",
+        highlight=False,
+    )
+    if serve:
+        run_server(settings, platform)
+    platform.close()
 
-    # Simulate the pricing test's traffic through the real SDK, then analyse it.
+
+def _simulate_pricing_test(client: liftkit.Client, users: int) -> None:
+    """Simulated traffic through the real SDK, then the statistics engine on the counts."""
     from liftkit import stats
 
     rng = random.Random(2026)
     conversions = {"control": [0, 0], "annual-first": [0, 0]}
     rate = {"control": 0.10, "annual-first": 0.115}
-    for i in range(users):
-        variation = client.for_user({"id": f"user-{i}"}).get("pricing-page")
-        conversions[variation][0] += 1
-        conversions[variation][1] += rng.random() < rate[variation]
+    visitor = 0
+    while sum(n for n, _ in conversions.values()) < users:
+        evaluation = client.for_user({"id": f"user-{visitor}"}).evaluate("pricing-page")
+        visitor += 1
+        if not evaluation.in_experiment:
+            continue  # outside the experiment's half of the "pricing" namespace
+        conversions[evaluation.value][0] += 1
+        conversions[evaluation.value][1] += rng.random() < rate[evaluation.value]
     control = stats.ProportionStats(*conversions["control"])
     treatment = stats.ProportionStats(*conversions["annual-first"])
     result = stats.compare(control, treatment)
@@ -111,11 +115,6 @@ def demo(
         f"{result.ci_high:+.1%}), p = {result.p_value:.4f}; "
         f"chance to win {bayes.chance_to_win:.1%}"
     )
-    console.print(
-        "\nThe server, dashboard and warehouse analysis arrive with the next issues; "
-        "see README.md for what exists today."
-    )
-    client.close()
 
 
 @app.command()

@@ -58,8 +58,7 @@ def announce_first_key(secret: str | None) -> None:
     """An empty data directory gets an admin key; it is printed here, once, and never again."""
     if secret is not None:
         console.print(
-            "[bold]Created the first admin key[/bold] (shown once; keep it safe):\n"
-            f"  {secret}"
+            f"[bold]Created the first admin key[/bold] (shown once; keep it safe):\n  {secret}"
         )
 
 

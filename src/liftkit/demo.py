@@ -1,0 +1,131 @@
+"""Demo data: a small but realistic organisation, created through the registry's own operations.
+
+``liftkit demo`` seeds a fresh data directory with this, simulates an A/B test through the SDK,
+analyses it, and serves the platform. Everything is made the way a user would make it (saved and
+published revisions with an actor), so the audit log and drafts look like real use.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from liftkit.platform import Platform
+
+ACTOR = "user:admin@example.com"
+ADMIN_EMAIL = "admin@example.com"
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    admin_email: str
+    admin_password: str
+    admin_key: str
+    sdk_key: str
+
+
+def _everywhere(enabled: bool, *rules: dict[str, Any]) -> dict[str, Any]:
+    setting = {"enabled": enabled, "rules": list(rules)}
+    return {env: setting for env in ("development", "staging", "production")}
+
+
+def objects(platform: Platform) -> list[tuple[str, dict[str, Any]]]:
+    """The demo organisation, in dependency order, as (collection, body) pairs."""
+    now = platform.clock()
+    return [
+        ("projects", {"key": "checkout", "name": "Checkout"}),
+        ("attributes", {"key": "id", "datatype": "string", "hash_attribute": True}),
+        ("attributes", {"key": "country", "datatype": "string"}),
+        ("attributes", {"key": "plan", "datatype": "enum", "enum": ["free", "pro", "team"]}),
+        ("attributes", {"key": "appVersion", "datatype": "string"}),
+        ("attributes", {"key": "email", "datatype": "secureString"}),
+        ("namespaces", {"key": "pricing", "name": "Pricing page tests"}),
+        ("saved-groups", {
+            "key": "beta-testers", "name": "Beta testers", "type": "list",
+            "attribute": "id", "values": ["alice", "chen"],
+        }),
+        ("saved-groups", {
+            "key": "paying", "name": "Paying customers", "type": "condition",
+            "condition": {"plan": {"$in": ["pro", "team"]}},
+        }),
+        ("experiments", {
+            "key": "pricing-2026", "name": "Annual plan first", "owner": "maya",
+            "hypothesis": "We think showing the annual plan first for new visitors will raise "
+            "paid conversion because the monthly price looks lower.",
+            "variations": [{"key": "control", "payload": "control"},
+                           {"key": "annual-first", "payload": "annual-first"}],
+            "namespaces": [{"namespace": "pricing", "start": 0.0, "end": 0.5}],
+            "status": "running", "tags": ["pricing"],
+            "phases": [{"name": "main", "started_at": (now - timedelta(days=9)).isoformat()}],
+            "metrics": {"primary": ["purchase"], "guardrails": ["refunds"]},
+        }),
+        ("experiments", {
+            "key": "one-click-checkout", "name": "One-click checkout", "owner": "sam",
+            "project": "checkout", "status": "stopped", "result": "won",
+            "released_variation": "treatment",
+            "variations": [{"key": "control", "payload": False},
+                           {"key": "treatment", "payload": True}],
+        }),
+        ("features", {
+            "key": "checkout-kill-switch", "kind": "kill-switch", "owner": "ops",
+            "description": "Turn on to take checkout offline instantly.",
+            "environments": _everywhere(True),
+        }),
+        ("features", {
+            "key": "dark-mode", "kind": "release", "owner": "sam", "tags": ["ui"],
+            "environments": _everywhere(True, {"type": "force", "value": True,
+                                               "saved_groups": [{"ids": ["paying"]}]}),
+        }),
+        ("features", {
+            "key": "new-search", "kind": "release", "owner": "chen", "tags": ["search"],
+            "environments": _everywhere(True, {"type": "rollout", "value": True, "coverage": 0.5}),
+        }),
+        ("features", {
+            "key": "min-app-version-banner", "kind": "operational", "owner": "ops",
+            "environments": _everywhere(True, {
+                "type": "force", "value": True, "condition": {"appVersion": {"$vlt": "3.0.0"}}
+            }),
+        }),
+        ("features", {
+            "key": "beta-dashboard", "kind": "permission", "owner": "maya",
+            "environments": _everywhere(True, {"type": "force", "value": True,
+                                               "saved_groups": [{"ids": ["beta-testers"]}]}),
+        }),
+        ("features", {
+            "key": "pricing-page", "kind": "experiment", "value_type": "string",
+            "default_value": "control", "owner": "maya", "tags": ["pricing"],
+            "environments": _everywhere(True, {"type": "experiment", "experiment": "pricing-2026"}),
+        }),
+        ("features", {
+            "key": "one-click", "kind": "experiment", "project": "checkout", "owner": "sam",
+            "environments": _everywhere(True, {"type": "experiment",
+                                               "experiment": "one-click-checkout"}),
+        }),
+        ("fact-tables", {
+            "key": "orders", "name": "Orders", "sql": "SELECT user_id, timestamp, amount FROM orders",
+            "columns": [{"name": "amount", "datatype": "number"}],
+        }),
+        ("metrics", {"key": "purchase", "name": "Purchase", "type": "proportion",
+                     "numerator": {"fact_table": "orders"}}),
+        ("metrics", {"key": "revenue", "name": "Revenue per user", "type": "mean",
+                     "numerator": {"fact_table": "orders", "column": "amount"}}),
+        ("metrics", {"key": "refunds", "name": "Refunds", "type": "proportion", "inverse": True,
+                     "numerator": {"fact_table": "orders", "filters": ["amount < 0"]}}),
+    ]  # fmt: skip
+
+
+def seed(platform: Platform) -> DemoCredentials:
+    """Fill an empty registry with the demo organisation and return how to get in."""
+    admin_key = platform.bootstrap() or platform.accounts.create_key(
+        "secret", created_by=ACTOR, role="admin", name="demo admin"
+    )[0]
+    password = secrets.token_urlsafe(9)
+    platform.accounts.create_user(ADMIN_EMAIL, password, name="Demo admin", roles={"*": "admin"})
+    for name, body in objects(platform):
+        platform.registry.save(name, body, ACTOR, message="demo data")
+    sdk_key, _ = platform.accounts.create_key(
+        "sdk", created_by=ACTOR, name="web (production)", project=None, environment="production"
+    )
+    return DemoCredentials(ADMIN_EMAIL, password, admin_key, sdk_key)
