@@ -65,10 +65,15 @@ class SavedGroupTarget(Model):
 
 
 class Prerequisite(Model):
-    """Another feature whose value must satisfy ``condition`` (e.g. ``{"value": true}``)."""
+    """Another feature whose value must satisfy ``condition`` (e.g. ``{"value": true}``).
+
+    With ``gate`` (the default) a failing prerequisite turns the whole feature off (SDKs return
+    null); without it, only the rule is skipped, as GrowthBook's rule-level prerequisites do.
+    """
 
     feature: Key
     condition: Condition = Field(default_factory=lambda: {"value": True})
+    gate: bool = True
 
 
 class Targeting(Model):

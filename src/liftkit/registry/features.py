@@ -44,6 +44,8 @@ class RolloutRule(_RuleBase):
     coverage: Fraction = 1.0
     hash_attribute: str = "id"
     seed: str | None = None
+    #: GrowthBook's own rollouts hash with version 1; imported ones keep it so nobody moves.
+    hash_version: Literal[1, 2] = 2
 
 
 class ExperimentRule(_RuleBase):

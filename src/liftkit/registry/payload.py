@@ -155,7 +155,7 @@ class _Compiler:
         if isinstance(rule, ForceRule):
             out["force"] = rule.value
         elif isinstance(rule, RolloutRule):
-            out.update(force=rule.value, coverage=rule.coverage, hashVersion=2)
+            out.update(force=rule.value, coverage=rule.coverage, hashVersion=rule.hash_version)
             out.update(hashAttribute=rule.hash_attribute, seed=rule.seed or feature.key)
         else:
             experiment_rule = self.experiment(feature, rule)
@@ -259,7 +259,10 @@ class _Compiler:
         return result
 
     def parents(self, prerequisites: list[Prerequisite]) -> list[dict[str, Any]]:
-        return [{"id": p.feature, "condition": p.condition, "gate": True} for p in prerequisites]
+        return [
+            {"id": p.feature, "condition": p.condition, **({"gate": True} if p.gate else {})}
+            for p in prerequisites
+        ]
 
     def group_values(self, group: SavedGroup) -> list[Any]:
         if group.attribute in self.secure:

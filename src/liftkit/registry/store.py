@@ -41,6 +41,7 @@ from liftkit.registry.tables import audit_log, meta, objects, revisions
 from liftkit.registry.targeting import Environment
 
 MAX_PAGE = 500
+_VERSION_RETRIES = 50
 
 
 def utc_now() -> datetime:
@@ -221,27 +222,39 @@ class Registry:
         key = key or (body or {}).get("key")
         if not key:
             raise InvalidObject("key: required", [{"loc": ["key"], "msg": "required"}])
+        for _attempt in range(_VERSION_RETRIES):
+            try:
+                version = self._insert_draft(spec, key, body, actor, message)
+                break
+            except IntegrityError:  # another writer took the same version number: take the next
+                continue
+        else:
+            raise Conflict(f"{spec.kind} {key!r} is being changed by many writers; try again")
+        return self.revision(spec.name, key, version)
+
+    def _insert_draft(
+        self, spec: Collection, key: str, body: dict[str, Any] | None, actor: str, message: str
+    ) -> int:
         now = self.clock()
-        try:
-            with self._writing() as conn:
-                live = self._live_row(conn, spec, key)
-                if body is None and _live_body(live) is None:
-                    raise NotFound(f"{spec.kind} {key!r} not found")
-                latest = conn.execute(
-                    select(func.max(revisions.c.version)).where(
-                        revisions.c.collection == spec.name, revisions.c.key == key
-                    )
-                ).scalar()
-                values: dict[str, Any] = {
-                    "collection": spec.name, "key": key, "version": (latest or 0) + 1,
-                    "base_version": live.version if live else 0, "body": body, "status": "draft",
-                    "author": actor, "message": message, "created_at": now, "updated_at": now,
-                }  # fmt: skip
-                conn.execute(insert(revisions).values(**values))
-                self._audit(conn, actor, "draft", spec, key, values["version"], None, None, message)
-        except IntegrityError:
-            raise Conflict(f"{spec.kind} {key!r} changed concurrently; try again") from None
-        return self.revision(spec.name, key, values["version"])
+        with self._writing() as conn:
+            live = self._live_row(conn, spec, key)
+            if body is None and _live_body(live) is None:
+                raise NotFound(f"{spec.kind} {key!r} not found")
+            latest = conn.execute(
+                select(func.max(revisions.c.version)).where(
+                    revisions.c.collection == spec.name, revisions.c.key == key
+                )
+            ).scalar()
+            version = (latest or 0) + 1
+            conn.execute(
+                insert(revisions).values(
+                    collection=spec.name, key=key, version=version,
+                    base_version=live.version if live else 0, body=body, status="draft",
+                    author=actor, message=message, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            self._audit(conn, actor, "draft", spec, key, version, None, None, message)
+        return version
 
     def save(
         self, name: str, obj: RegistryObject | dict[str, Any] | None, actor: str, *,
