@@ -7,7 +7,7 @@ module-level global; tests build as many platforms as they like, side by side.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from liftkit.registry import Accounts, Registry, database
 from liftkit.registry.store import utc_now
@@ -27,7 +27,7 @@ class Platform:
         self.clock = clock
         self.engine = database.create(settings.registry_url)
         self.registry = Registry(self.engine, clock=clock)
-        self.accounts = Accounts(self.engine, clock)
+        self.accounts = Accounts(self.engine, clock, timedelta(days=settings.session_days))
 
     def bootstrap(self) -> str | None:
         """Give an empty registry a project and environments, and create the first admin key.
@@ -46,10 +46,10 @@ class Platform:
                 )
         if self.accounts.keys("secret", include_revoked=True) or self.accounts.users():
             return None
-        secret, key = self.accounts.create_key(
+        secret, admin_key = self.accounts.create_key(
             "secret", created_by=SYSTEM_ACTOR, name="first admin key", role="admin"
         )
-        registry.record(SYSTEM_ACTOR, "key.create", "first admin key", key_id=key.id)
+        registry.record(SYSTEM_ACTOR, "key.create", "first admin key", key_id=admin_key.id)
         return secret
 
     def close(self) -> None:

@@ -97,3 +97,15 @@ class Settings:
 
 #: The settings with their defaults and help, in declaration order (for flags and docs).
 SETTINGS: tuple[Field[Any], ...] = fields(Settings)
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table in docs/server.md (a test keeps the two in step)."""
+    rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = f"`{setting.default}`" if setting.default != "" else "(empty)"
+        rows.append(
+            f"| `{setting.name}` | `{ENV_PREFIX}{setting.name.upper()}` | {default} "
+            f"| {setting.metadata['help']} |"
+        )
+    return "\n".join(rows)

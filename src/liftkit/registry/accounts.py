@@ -74,11 +74,17 @@ class ApiKey(BaseModel):
 
 
 class Accounts:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        session_lifetime: timedelta = SESSION_LIFETIME,
+    ) -> None:
         from argon2 import PasswordHasher
 
         self.engine = engine
         self.clock = clock
+        self.session_lifetime = session_lifetime
         self.hasher = PasswordHasher()
 
     # -- users ---------------------------------------------------------------------------------
@@ -175,7 +181,7 @@ class Accounts:
                     token_hash=token_digest(token),
                     user_id=user_id,
                     created_at=now,
-                    expires_at=now + SESSION_LIFETIME,
+                    expires_at=now + self.session_lifetime,
                 )
             )
         return token
