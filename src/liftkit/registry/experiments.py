@@ -42,7 +42,7 @@ class NamespaceRange(Model):
     @model_validator(mode="after")
     def _ordered(self) -> NamespaceRange:
         if self.start >= self.end:
-            raise ValueError("namespace range: start must be below end")
+            raise ValueError("start: must be below end")
         return self
 
 

@@ -93,7 +93,7 @@ class Feature(ProjectObject):
     @model_validator(mode="after")
     def _values_have_the_declared_type(self) -> Feature:
         if not value_matches(self.value_type, self.default_value):
-            raise ValueError(f"default_value must be a {self.value_type}")
+            raise ValueError(f"default_value: must be a {self.value_type}")
         for env, setting in self.environments.items():
             for index, rule in enumerate(setting.rules):
                 if rule.id is None:

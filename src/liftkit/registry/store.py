@@ -409,7 +409,7 @@ class Registry:
         try:
             return spec.model.model_validate(obj)
         except ValidationError as exc:
-            errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+            errors = [_field_error(e["loc"], e["msg"]) for e in exc.errors()]
             first = errors[0]
             where = ".".join(str(p) for p in first["loc"]) or spec.kind
             raise InvalidObject(f"{where}: {first['msg']}", errors) from None
@@ -493,6 +493,16 @@ class Registry:
                 message=message,
             )
         )
+
+
+def _field_error(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:
+    """Pydantic reports whole-object checks at the object; ours say ``path: message``."""
+    msg = msg.removeprefix("Value error, ")
+    path, sep, rest = msg.partition(": ")
+    if sep and " " not in path:
+        loc = (*loc, *(int(p) if p.isdigit() else p for p in path.split(".")))
+        msg = rest
+    return {"loc": list(loc), "msg": msg}
 
 
 def _live_body(live: Any) -> dict[str, Any] | None:
