@@ -318,8 +318,22 @@ def test_prerequisites_gate_a_rule(registry: Registry) -> None:
         flag("child", {"type": "force", "value": True, "prerequisites": [{"feature": "parent"}]}),
         "u",
     )
+    registry.save(
+        "features",
+        flag(
+            "gated",
+            {
+                "type": "force",
+                "value": True,
+                "prerequisites": [{"feature": "parent", "gate": True}],
+            },
+        ),
+        "u",
+    )
     payload = compiled(registry).payload
-    assert values(payload, "child", [{"plan": "pro"}, {"plan": "free"}]) == [True, None]
+    # A rule-level prerequisite skips the rule; a gate turns the whole feature off.
+    assert values(payload, "child", [{"plan": "pro"}, {"plan": "free"}]) == [True, False]
+    assert values(payload, "gated", [{"plan": "pro"}, {"plan": "free"}]) == [True, None]
 
 
 def test_encrypted_payloads_decrypt_with_the_sdk_and_are_deterministic(registry: Registry) -> None:

@@ -104,7 +104,8 @@ def objects(platform: Platform) -> list[tuple[str, dict[str, Any]]]:
                                                "experiment": "one-click-checkout"}),
         }),
         ("fact-tables", {
-            "key": "orders", "name": "Orders", "sql": "SELECT user_id, timestamp, amount FROM orders",
+            "key": "orders", "name": "Orders",
+            "sql": "SELECT user_id, timestamp, amount FROM orders",
             "columns": [{"name": "amount", "datatype": "number"}],
         }),
         ("metrics", {"key": "purchase", "name": "Purchase", "type": "proportion",
@@ -118,9 +119,12 @@ def objects(platform: Platform) -> list[tuple[str, dict[str, Any]]]:
 
 def seed(platform: Platform) -> DemoCredentials:
     """Fill an empty registry with the demo organisation and return how to get in."""
-    admin_key = platform.bootstrap() or platform.accounts.create_key(
-        "secret", created_by=ACTOR, role="admin", name="demo admin"
-    )[0]
+    admin_key = (
+        platform.bootstrap()
+        or platform.accounts.create_key(
+            "secret", created_by=ACTOR, role="admin", name="demo admin"
+        )[0]
+    )
     password = secrets.token_urlsafe(9)
     platform.accounts.create_user(ADMIN_EMAIL, password, name="Demo admin", roles={"*": "admin"})
     for name, body in objects(platform):

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 import liftkit
-from liftkit.cli import server_cmds
+from liftkit.cli import config_cmds, server_cmds
 from liftkit.cli._common import console, fail
 from liftkit.cli.server_cmds import run_server
 from liftkit.demo import seed
@@ -27,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 server_cmds.register(app)
+config_cmds.register(app)
 
 DEMO_USERS = [
     {"id": "alice", "country": "GB", "plan": "pro", "appVersion": "3.2.0"},

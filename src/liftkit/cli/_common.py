@@ -56,8 +56,8 @@ def open_platform(
 
 def announce_first_key(secret: str | None) -> None:
     """An empty data directory gets an admin key; it is printed here, once, and never again."""
-    if secret is not None:
-        console.print(
+    if secret is not None:  # on stderr, so `liftkit export > file` never captures it
+        err_console.print(
             f"[bold]Created the first admin key[/bold] (shown once; keep it safe):\n  {secret}"
         )
 

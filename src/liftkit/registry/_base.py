@@ -67,13 +67,14 @@ class SavedGroupTarget(Model):
 class Prerequisite(Model):
     """Another feature whose value must satisfy ``condition`` (e.g. ``{"value": true}``).
 
-    With ``gate`` (the default) a failing prerequisite turns the whole feature off (SDKs return
-    null); without it, only the rule is skipped, as GrowthBook's rule-level prerequisites do.
+    By default a failing prerequisite skips only the rule, as GrowthBook's rule-level
+    prerequisites do; with ``gate`` it turns the whole feature off (SDKs return null), as
+    GrowthBook's feature-level prerequisites do.
     """
 
     feature: Key
     condition: Condition = Field(default_factory=lambda: {"value": True})
-    gate: bool = True
+    gate: bool = False
 
 
 class Targeting(Model):

@@ -148,6 +148,18 @@ class Accounts:
                 )
         return self.user(user_id)
 
+    def set_disabled(self, user_id: int, disabled: bool) -> User:
+        """Disable (or re-enable) a user. Disabling also ends their sessions at once."""
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                update(users).where(users.c.id == user_id).values(disabled=disabled)
+            ).rowcount
+            if disabled:
+                conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+        if not found:
+            raise NotFound(f"user {user_id} not found")
+        return self.user(user_id)
+
     def authenticate(self, email: str, password: str) -> User | None:
         """The user if the password matches (argon2 verify, constant-time), else None."""
         from argon2.exceptions import InvalidHashError, VerificationError
