@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from liftkit.registry._base import RegistryObject
+from liftkit.registry._rows import (
+    insert_audit,
+    live_body,
+    live_row,
+    revision_row,
+    to_revision,
+    validate_object,
+    write_live,
+)
 from liftkit.registry.collections import COLLECTIONS, Collection, collection
 from liftkit.registry.database import bump_epoch
 from liftkit.registry.errors import (
@@ -198,19 +206,19 @@ class Registry:
             ).all()
         if not rows:
             raise NotFound(f"{spec.kind} {key!r} has no revisions")
-        return [_revision(row) for row in rows]
+        return [to_revision(row) for row in rows]
 
     def revision(self, name: str, key: str, version: int) -> Revision:
         with self.engine.connect() as conn:
-            return _revision(self._revision_row(conn, collection(name), key, version))
+            return to_revision(revision_row(conn, collection(name), key, version))
 
     def diff(self, name: str, key: str, version: int) -> list[DiffEntry]:
         """What publishing ``version`` would change in the live object."""
         spec = collection(name)
         with self.engine.connect() as conn:
-            draft = self._revision_row(conn, spec, key, version)
-            live = self._live_row(conn, spec, key)
-        return diff_entries(_live_body(live), draft.body)
+            draft = revision_row(conn, spec, key, version)
+            live = live_row(conn, spec, key)
+        return diff_entries(live_body(live), draft.body)
 
     def draft(
         self, name: str, obj: RegistryObject | dict[str, Any] | None, actor: str, *,
@@ -237,8 +245,8 @@ class Registry:
     ) -> int:
         now = self.clock()
         with self._writing() as conn:
-            live = self._live_row(conn, spec, key)
-            if body is None and _live_body(live) is None:
+            live = live_row(conn, spec, key)
+            if body is None and live_body(live) is None:
                 raise NotFound(f"{spec.kind} {key!r} not found")
             latest = conn.execute(
                 select(func.max(revisions.c.version)).where(
@@ -253,7 +261,9 @@ class Registry:
                     author=actor, message=message, created_at=now, updated_at=now,
                 )
             )  # fmt: skip
-            self._audit(conn, actor, "draft", spec, key, version, None, None, message)
+            insert_audit(
+                conn, self.clock(), actor, "draft", spec, key, version, None, None, message
+            )
         return version
 
     def save(
@@ -300,8 +310,8 @@ class Registry:
         if not guarded:
             return False
         with self.engine.connect() as conn:
-            after = self._revision_row(conn, spec, key, version).body
-            before = _live_body(self._live_row(conn, spec, key))
+            after = revision_row(conn, spec, key, version).body
+            before = live_body(live_row(conn, spec, key))
         if spec.name == "features":
             touched = feature_environments(before, after)
         elif spec.name == "experiments":
@@ -337,25 +347,27 @@ class Registry:
         self, spec: Collection, key: str, version: int, actor: str, now: datetime
     ) -> tuple[int, Any]:
         with self._writing() as conn:
-            row = self._revision_row(conn, spec, key, version)
+            row = revision_row(conn, spec, key, version)
             if row.status not in ("draft", "approved"):
                 raise ReviewError(f"revision {version} is {row.status}; it cannot be published")
-            live = self._live_row(conn, spec, key, lock=True)
+            live = live_row(conn, spec, key, lock=True)
             live_version = live.version if live else 0
             if row.base_version != live_version:
                 raise Conflict(
                     f"revision {version} was drafted from version {row.base_version}, but version "
                     f"{live_version} is live now; draft again from the live version"
                 )
-            before = _live_body(live)
-            self._write_live(conn, spec, key, row.body, version, actor, now, live)
+            before = live_body(live)
+            write_live(conn, spec, key, row.body, version, actor, now, live)
             conn.execute(
                 update(revisions)
                 .where(revisions.c.id == row.id)
                 .values(status="published", published_at=now, updated_at=now)
             )
             action = "create" if before is None else "delete" if row.body is None else "update"
-            self._audit(conn, actor, action, spec, key, version, before, row.body, row.message)
+            insert_audit(
+                conn, self.clock(), actor, action, spec, key, version, before, row.body, row.message
+            )
             return bump_epoch(conn), before
 
     def revert(self, name: str, key: str, to_version: int, actor: str) -> Revision:
@@ -402,17 +414,7 @@ class Registry:
         """A write transaction (on SQLite it takes the write lock at BEGIN)."""
         return self.engine.execution_options(immediate=True).begin()
 
-    @staticmethod
-    def validate(spec: Collection, obj: RegistryObject | dict[str, Any]) -> RegistryObject:
-        if isinstance(obj, spec.model):
-            obj = obj.model_dump(mode="json")
-        try:
-            return spec.model.model_validate(obj)
-        except ValidationError as exc:
-            errors = [_field_error(e["loc"], e["msg"]) for e in exc.errors()]
-            first = errors[0]
-            where = ".".join(str(p) for p in first["loc"]) or spec.kind
-            raise InvalidObject(f"{where}: {first['msg']}", errors) from None
+    validate = staticmethod(validate_object)
 
     def _set_status(
         self, name: str, key: str, version: int, actor: str, status: str,
@@ -420,97 +422,15 @@ class Registry:
     ) -> Revision:  # fmt: skip
         spec = collection(name)
         with self._writing() as conn:
-            row = self._revision_row(conn, spec, key, version)
+            row = revision_row(conn, spec, key, version)
             if row.status not in allowed:
                 raise ReviewError(f"revision {version} is {row.status}; it cannot become {status}")
             values: dict[str, Any] = {"status": status, "updated_at": self.clock()}
             if reviewer is not None:
                 values["reviewer"] = reviewer
             conn.execute(update(revisions).where(revisions.c.id == row.id).values(**values))
-            self._audit(conn, actor, status, spec, key, version, None, None, "")
+            insert_audit(conn, self.clock(), actor, status, spec, key, version, None, None, "")
         return self.revision(spec.name, key, version)
-
-    @staticmethod
-    def _revision_row(conn: Connection, spec: Collection, key: str, version: int) -> Any:
-        row = conn.execute(
-            select(revisions).where(
-                revisions.c.collection == spec.name,
-                revisions.c.key == key,
-                revisions.c.version == version,
-            )
-        ).first()
-        if row is None:
-            raise NotFound(f"{spec.kind} {key!r} has no revision {version}")
-        return row
-
-    @staticmethod
-    def _live_row(conn: Connection, spec: Collection, key: str, *, lock: bool = False) -> Any:
-        query = select(objects).where(objects.c.collection == spec.name, objects.c.key == key)
-        return conn.execute(query.with_for_update() if lock else query).first()
-
-    @staticmethod
-    def _write_live(
-        conn: Connection, spec: Collection, key: str, body: dict[str, Any] | None,
-        version: int, actor: str, now: datetime, live: Any,
-    ) -> None:  # fmt: skip
-        src = body or _live_body(live) or {}
-        values = {
-            "project": src.get("project"), "name": src.get("name", ""),
-            "owner": src.get("owner", ""), "tags": "".join(f"|{t}|" for t in src.get("tags", [])),
-            "status": str(src.get(spec.status_field)) if spec.status_field else None,
-            "version": version, "body": body, "deleted": body is None,
-            "updated_at": now, "updated_by": actor,
-        }  # fmt: skip
-        if live is None:
-            conn.execute(
-                insert(objects).values(
-                    collection=spec.name, key=key, created_at=now, created_by=actor, **values
-                )
-            )
-        else:
-            conn.execute(
-                update(objects)
-                .where(objects.c.collection == spec.name, objects.c.key == key)
-                .values(**values)
-            )
-
-    def _audit(
-        self, conn: Connection, actor: str, action: str, spec: Collection, key: str,
-        version: int | None, before: Any, after: Any, message: str,
-    ) -> None:  # fmt: skip
-        project = (after or before or {}).get("project") if spec.project_scoped else None
-        conn.execute(
-            insert(audit_log).values(
-                at=self.clock(),
-                actor=actor,
-                action=action,
-                collection=spec.name,
-                key=key,
-                project=project,
-                version=version,
-                before=before,
-                after=after,
-                message=message,
-            )
-        )
-
-
-def _field_error(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:
-    """Pydantic reports whole-object checks at the object; ours say ``path: message``."""
-    msg = msg.removeprefix("Value error, ")
-    path, sep, rest = msg.partition(": ")
-    if sep and " " not in path:
-        loc = (*loc, *(int(p) if p.isdigit() else p for p in path.split(".")))
-        msg = rest
-    return {"loc": list(loc), "msg": msg}
-
-
-def _live_body(live: Any) -> dict[str, Any] | None:
-    return None if live is None or live.deleted or live.version == 0 else live.body
-
-
-def _revision(row: Any) -> Revision:
-    return Revision.model_validate({name: getattr(row, name) for name in Revision.model_fields})
 
 
 __all__ = ["COLLECTIONS", "Page", "Published", "Registry"]
