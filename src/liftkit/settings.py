@@ -34,7 +34,7 @@ class Settings:
     port: int = _setting(8000, "port to listen on")
     public_url: str = _setting("", "address SDKs and browsers use (default http://host:port)")
     payload_max_age: int = _setting(30, "Cache-Control max-age (seconds) of SDK payloads")
-    change_poll_seconds: float = _setting(0.5, "how often SQLite is checked for others' publishes")
+    change_poll_seconds: float = _setting(0.25, "how often SQLite is checked for others' publishes")
     sse_keepalive_seconds: float = _setting(20.0, "seconds between keep-alive lines to SSE clients")
     secure_attribute_salt: str = _setting("", "salt for hashing secureString attributes")
     cors_origins: str = _setting("*", "origins allowed to call the SDK endpoints (comma list)")
