@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -84,21 +83,21 @@ def test_a_publish_reaches_every_server_and_their_streams(
         streams = [stack.enter_context(SSEReader(f"{url}/sub/{key}")) for url in urls]
         for stream in streams:
             wait_until(lambda stream=stream: stream.retry is not None)
+        # How fast is measured in benchmarks/delivery.py; here only that it arrives (the
+        # generous timeout keeps a loaded CI machine from failing a correct server).
         for version in (True, "second"):
-            started = time.monotonic()
             publish_flag(platform, "checkout", version, value_type="json")
             for url, stream in zip(urls, streams, strict=True):
-                payload = stream.next_payload(timeout=3)
+                payload = stream.next_payload(timeout=15)
                 assert payload["features"]["checkout"] == {"defaultValue": version}
                 assert features(url, key)["checkout"] == {"defaultValue": version}
-            assert time.monotonic() - started < 2.5
 
         # A key revoked in another process stops working everywhere, and its streams end.
         record = next(k for k in platform.accounts.keys("sdk"))
         platform.accounts.revoke_key(record.id)
         for url, stream in zip(urls, streams, strict=True):
-            wait_until(lambda url=url: _status(f"{url}/api/features/{key}") == 404, 3)
-            stream._thread.join(3)
+            wait_until(lambda url=url: _status(f"{url}/api/features/{key}") == 404, 15)
+            stream._thread.join(15)
             assert not stream._thread.is_alive()
 
 
