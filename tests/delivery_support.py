@@ -15,13 +15,13 @@ import json
 import queue
 import socket
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.testclient import TestClient
 
 from liftkit.api import rest
 from liftkit.app import create_app as create
@@ -29,10 +29,6 @@ from liftkit.platform import Platform
 from liftkit.sdk._remote import SSEEvent, SSEParser
 from liftkit.sdk._transport import HttpLineStream
 from liftkit.settings import Settings
-
-with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is what we have
-    warnings.simplefilter("ignore", UserWarning)
-    from starlette.testclient import TestClient
 
 ENV = "production"
 

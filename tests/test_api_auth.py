@@ -1,21 +1,15 @@
 """Who may call the admin API: keys, roles, sessions, CSRF, users, and secrets kept out of logs."""
 
 import logging
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
+from fastapi.testclient import TestClient
 
 from liftkit.app import create_app
 from liftkit.platform import Platform
 from liftkit.registry.accounts import ROLES, rank
-
-with warnings.catch_warnings():
-    # Starlette prefers httpx2 for its test client; liftkit installs httpx, which works.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 
 CSRF = {"X-Liftkit-Csrf": "1"}
 PASSWORD = "correct horse battery"

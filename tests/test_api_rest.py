@@ -3,21 +3,15 @@
 Runs in-process through the ASGI app that ``liftkit serve`` runs, on SQLite and PostgreSQL.
 """
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
+from fastapi.testclient import TestClient
 
 from liftkit.app import create_app
 from liftkit.platform import Platform
 from liftkit.registry import COLLECTIONS
-
-with warnings.catch_warnings():
-    # Starlette prefers httpx2 for its test client; liftkit installs httpx, which works.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 
 CSRF = {"X-Liftkit-Csrf": "1"}
 

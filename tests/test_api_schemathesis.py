@@ -6,7 +6,6 @@ example count is kept small so the module runs in well under a minute; SQLite on
 PostgreSQL paths are covered by the other API tests).
 """
 
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from starlette.exceptions import StarletteDeprecationWarning
 
 from liftkit.app import create_app
 from liftkit.platform import Platform
@@ -26,12 +24,6 @@ from liftkit.settings import Settings
 
 #: Examples per operation: enough to find crashes in each, few enough to run in ~30 s.
 EXAMPLES = 8
-
-with warnings.catch_warnings():
-    # Starlette prefers httpx2 for its test client; liftkit installs httpx, which works. The
-    # import is done here, once, so schemathesis' own import of it does not warn mid-test.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    import starlette.testclient  # noqa: F401
 
 
 @pytest.fixture
