@@ -10,20 +10,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 import liftkit
-from liftkit.api import delivery, observability, rest
+from liftkit.api import delivery, ingest, observability, rest
+from liftkit.api._http import Cors
+from liftkit.api.auth import Authenticator
+from liftkit.api.live import document_ingest, live_router
 from liftkit.api.observability import Metrics, TimingMiddleware
 from liftkit.api.payloads import PayloadCache
+from liftkit.events import Pipeline
 from liftkit.platform import Platform
 
 
-def create_app(platform: Platform) -> Starlette:
+def create_app(platform: Platform, *, pipeline: Pipeline | None = None) -> Starlette:
     metrics = Metrics()
     cache = PayloadCache(platform, metrics)
+    pipeline = pipeline or Pipeline(platform.settings, platform.registry)
+    events = ingest.IngestEndpoint(
+        platform.accounts, pipeline, Cors(platform.settings.cors_origins)
+    )
+    metrics.watch_events(pipeline, events.stats)
 
     api = FastAPI(
         title="liftkit",
@@ -34,18 +44,26 @@ def create_app(platform: Platform) -> Starlette:
         redoc_url=None,
     )
     rest.install(api, platform)
+    api.include_router(
+        live_router(pipeline, platform.registry, Authenticator(platform.accounts)),
+        prefix=rest.PREFIX,
+    )
+    document_ingest(api)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(pipeline.start)
         await cache.start()
         try:
             yield
         finally:
             await cache.stop()
+            await anyio.to_thread.run_sync(pipeline.stop)
 
     app = Starlette(
         routes=[
             *delivery.routes(platform, cache, metrics),
+            *ingest.routes(events),
             *observability.routes(platform, metrics, cache.not_ready_reason),
             Mount("/", app=api),
         ],
@@ -54,6 +72,7 @@ def create_app(platform: Platform) -> Starlette:
     app.state.platform = platform
     app.state.cache = cache
     app.state.metrics = metrics
+    app.state.pipeline = pipeline
     app.add_middleware(TimingMiddleware, metrics=metrics)
     # Outermost: answers SDK payload requests before routing (measured: 60% → 80% of a bare
     # ASGI app's requests/s; benchmarks/README.md). It times them itself.

@@ -40,6 +40,25 @@ class Settings:
     cors_origins: str = _setting("*", "origins allowed to call the SDK endpoints (comma list)")
     session_days: int = _setting(14, "how long a dashboard login lasts (days)")
     log_level: str = _setting("info", "debug, info, warning or error")
+    events_url: str = _setting(
+        "", "event store: events.duckdb in the data directory unless postgresql://… is given"
+    )
+    ingest_max_body_mb: int = _setting(16, "largest accepted event batch (MB, after gunzip)")
+    ingest_max_batch: int = _setting(50_000, "most events accepted in one request")
+    ingest_max_future_seconds: float = _setting(
+        300.0, "clock-skew limit: events further in the future are rejected"
+    )
+    ingest_max_age_days: int = _setting(
+        30, "older events are rejected by the API (load history with `events import`)"
+    )
+    ingest_rate_limit: float = _setting(0.0, "events per second per ingest key (0: no limit)")
+    dedup_hours: float = _setting(
+        24.0, "a resent event_id is dropped if the first copy arrived within this many hours"
+    )
+    events_load_seconds: float = _setting(1.0, "how often the spool is loaded into the store")
+    spool_max_mb: int = _setting(1024, "unloaded events kept on disk before ingest answers 503")
+    spool_max_pending_mb: int = _setting(64, "events waiting for fsync before ingest answers 503")
+    live_max_units: int = _setting(1_000_000, "units tracked per experiment by live counters")
 
     @property
     def registry_url(self) -> str:

@@ -86,8 +86,8 @@ async def send_error(send: Send, status: int, message: str, headers: Headers) ->
     await send_json(send, status, {"status": status, "message": message}, headers)
 
 
-async def read_body(receive: Receive) -> bytes | None:
-    """The request body, or None when it exceeds ``MAX_BODY_BYTES``."""
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The request body, or None when it exceeds ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -96,7 +96,7 @@ async def read_body(receive: Receive) -> bytes | None:
             return b""
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

@@ -9,10 +9,13 @@ metric labels).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -66,8 +69,84 @@ class Metrics:
             "liftkit_publishes", "Changes published (seen by this process)", registry=self.registry
         )
 
+    def watch_events(self, pipeline: Any, ingest_stats: Any) -> None:
+        """Export the ingest pipeline's totals and the live exposure counters."""
+        self.registry.register(_EventsCollector(pipeline, ingest_stats))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _EventsCollector(Collector):
+    """Reads the pipeline's plain counters at scrape time (``events`` knows no Prometheus)."""
+
+    def __init__(self, pipeline: Any, ingest_stats: Any) -> None:
+        self.pipeline = pipeline
+        self.ingest = ingest_stats
+
+    def describe(self) -> list[Metric]:
+        return []  # collected lazily: the live counters' labels are not known up front
+
+    def collect(self) -> Iterator[Metric]:
+        ingest = self.ingest
+        received = CounterMetricFamily(
+            "liftkit_events_received", "Events in ingest requests", labels=["outcome"]
+        )
+        received.add_metric(["accepted"], ingest.accepted)
+        received.add_metric(["rejected"], ingest.rejected)
+        yield received
+        yield CounterMetricFamily(
+            "liftkit_ingest_refused_requests",
+            "Ingest requests refused as a whole (auth, limits, overload)",
+            value=ingest.refused_requests,
+        )
+        pipeline = self.pipeline
+        if pipeline.started:
+            stats = pipeline.loader.stats
+            stored = CounterMetricFamily(
+                "liftkit_events_stored", "Events loaded into the store", labels=["table"]
+            )
+            stored.add_metric(["exposures"], stats.exposures)
+            stored.add_metric(["events"], stats.events)
+            yield stored
+            yield CounterMetricFamily(
+                "liftkit_events_duplicates", "Resent events dropped", value=stats.duplicates
+            )
+            yield CounterMetricFamily(
+                "liftkit_events_load_failures", "Failed loads", value=stats.failures
+            )
+            yield CounterMetricFamily(
+                "liftkit_events_store_busy", "Loads deferred: store locked", value=stats.busy
+            )
+            yield GaugeMetricFamily(
+                "liftkit_events_spool_bytes",
+                "Accepted events not yet loaded into the store",
+                value=pipeline.spool.backlog_bytes,
+            )
+        units = GaugeMetricFamily(
+            "liftkit_experiment_exposed_units",
+            "Units exposed per experiment and variation (live, since the current phase began)",
+            labels=["experiment", "variation"],
+        )
+        multiple = GaugeMetricFamily(
+            "liftkit_experiment_multiple_exposures",
+            "Units seen in more than one variation (live)",
+            labels=["experiment"],
+        )
+        srm = GaugeMetricFamily(
+            "liftkit_experiment_srm_p_value",
+            "Chi-square SRM p-value of the live counts against the configured weights",
+            labels=["experiment"],
+        )
+        for counts in pipeline.live():
+            for index, n in enumerate(counts.units):
+                units.add_metric([counts.experiment, str(index)], n)
+            multiple.add_metric([counts.experiment], counts.multiple)
+            if counts.srm_p_value is not None:
+                srm.add_metric([counts.experiment], counts.srm_p_value)
+        yield units
+        yield multiple
+        yield srm
 
 
 class TimingMiddleware:

@@ -1,0 +1,167 @@
+"""The write side of events as one object: spool, loader, store and live counters.
+
+``Pipeline`` is built from ``Settings`` by the app (and by ``liftkit events import`` for the
+store alone). ``write`` returns once the events are durable; the loader moves them into the
+store in the background; the live counters are updated as soon as a write is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from liftkit.events.live import LiveCounters, LiveCounts, Split, unit
+from liftkit.events.loader import Loader
+from liftkit.events.schema import Batch, ExposureEvent, naive_utc, to_lines
+from liftkit.events.spool import Overloaded, Spool
+from liftkit.events.store import EventStore
+from liftkit.registry import Registry
+from liftkit.registry.experiments import Experiment
+from liftkit.settings import Settings
+
+log = logging.getLogger("liftkit.events")
+
+
+def open_store(settings: Settings) -> EventStore:
+    """The store ``settings.events_url`` names (the embedded DuckDB file by default)."""
+    url = settings.events_url
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from liftkit.events.postgres_store import PostgresStore
+
+        store: EventStore = PostgresStore(url, dedup_hours=settings.dedup_hours)
+        return store
+    if url and not url.startswith("duckdb:///"):
+        raise ValueError(f"events_url must be duckdb:///PATH or postgresql://…, not {url!r}")
+    path = Path(url.removeprefix("duckdb:///")) if url else settings.data_dir / "events.duckdb"
+    from liftkit.events.duckdb_store import DuckDBStore
+
+    return DuckDBStore(path, dedup_hours=settings.dedup_hours)
+
+
+class Pipeline:
+    """Built with the app, started by its lifespan (which opens the store and the spool)."""
+
+    spool: Spool
+    loader: Loader
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        store: EventStore | None = None,
+        sync: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self._store = store
+        self._sync = sync
+        self.counters = LiveCounters(settings.live_max_units)
+        self.started = False
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    def start(self) -> None:
+        """Open the store and the spool (recovering a crashed run's tail) and start loading."""
+        settings = self.settings
+        self.spool = Spool(
+            settings.data_dir / "spool",
+            first_segment=self.store.loaded_through() + 1,
+            max_pending_bytes=settings.spool_max_pending_mb << 20,
+            sync=self._sync,
+        )
+        self.loader = Loader(
+            self.spool, self.store, interval=settings.events_load_seconds, on_start=self.rebuild
+        )
+        self.loader.start()
+        self.started = True
+
+    def stop(self) -> None:
+        """Finish pending writes, load what the spool holds, close the store."""
+        if not self.started:
+            return
+        self.started = False
+        self.spool.close()
+        self.loader.stop()
+        self.store.close()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Load everything accepted so far into the store now (tests, shutdown, imports)."""
+        return self.loader.flush(timeout)
+
+    def status(self) -> dict[str, Any]:
+        stats = self.loader.stats if self.started else None
+        return {
+            "store": self.store.description,
+            "running": self.started,
+            "spool_backlog_bytes": self.spool.backlog_bytes if self.started else 0,
+            "loaded": None
+            if stats is None
+            else {
+                "loads": stats.loads,
+                "exposures": stats.exposures,
+                "events": stats.events,
+                "duplicates": stats.duplicates,
+                "store_busy": stats.busy,
+                "failures": stats.failures,
+                "quarantined": stats.quarantined,
+                "last_error": stats.last_error,
+            },
+            "live_experiments": len(self.counters.experiments()),
+        }
+
+    def overloaded(self) -> str | None:
+        """Why new events should wait (answered 503 with Retry-After), or None."""
+        if not self.started:
+            return "the event pipeline is not running (starting or shutting down)"
+        limit = self.settings.spool_max_mb << 20
+        if self.spool.backlog_bytes > limit:
+            return (
+                f"{self.spool.backlog_bytes >> 20} MB of events wait to be loaded into "
+                f"{self.store.description} (limit {self.settings.spool_max_mb} MB)"
+            )
+        return None
+
+    async def write(self, batch: Batch, received_at: datetime) -> None:
+        """Make ``batch.events`` durable; raises ``Overloaded`` or ``OSError`` when it cannot."""
+        lines = to_lines(batch.events, received_at)
+        await asyncio.wrap_future(self.spool.append(lines))
+        self.counters.observe(
+            (e.experiment_key, unit(e.hash_attribute, e.hash_value), e.variation_id, e.timestamp)
+            for e in batch.events
+            if isinstance(e, ExposureEvent)
+        )
+
+    def split_of(self, experiment: str) -> Split | None:
+        found = self.registry.find("experiments", experiment)
+        if not isinstance(found, Experiment):
+            return None
+        phase = found.current_phase()
+        started = None if phase is None else naive_utc(phase.started_at)
+        return Split(tuple(found.weights()), started)
+
+    def live(self, split_of: Callable[[str], Split | None] | None = None) -> list[LiveCounts]:
+        return self.counters.snapshot(split_of or self.split_of)
+
+    def rebuild(self) -> None:
+        """Count the exposures already stored for running experiments (after a restart)."""
+        for experiment in self.registry.all("experiments"):
+            if experiment.status != "running":
+                continue
+            split = self.split_of(experiment.key)
+            since = None if split is None else split.phase_started_at
+            self.counters.set_phase(experiment.key, since)
+            rows = self.store.exposure_units(experiment.key, since)
+            self.counters.observe((experiment.key, u, v, None) for u, v in rows)
+            log.info("events: %d units of %s counted from the store", len(rows), experiment.key)
+
+
+__all__ = ["Overloaded", "Pipeline", "open_store"]
