@@ -16,6 +16,7 @@ Order of checks, cheapest first, each with its own answer:
 from __future__ import annotations
 
 import logging
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -177,9 +178,9 @@ class IngestEndpoint:
         if rate <= 0:
             return None
         bucket = self._bucket(key_id, rate)
-        if bucket.tokens > 0:
-            return None
-        return max(1, int(-bucket.tokens / rate + 0.999))
+        if bucket.tokens >= 1:
+            return None  # a batch may overdraw; the debt is waited off before the next one
+        return max(1, math.ceil((1 - bucket.tokens) / rate))
 
     def _charge(self, key_id: int, events: int) -> None:
         rate = self.settings.ingest_rate_limit
