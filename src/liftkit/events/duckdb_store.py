@@ -123,7 +123,7 @@ class DuckDBStore:
         row = con.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM segment "
             f"WHERE type = ? AND event_id NOT IN ({stored}) "
-            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at) = 1",
+            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, rowid) = 1",
             params,
         ).fetchone()
         return int(row[0]) if row else 0
@@ -142,11 +142,15 @@ class DuckDBStore:
 
     def exposure_units(self, experiment: str, since: datetime | None) -> list[tuple[str, int]]:
         with self._connect() as con:
-            rows = con.execute(
+            sql = (
                 "SELECT DISTINCT hash_attribute || chr(31) || hash_value, variation_id "
-                "FROM exposures WHERE experiment_key = ? AND timestamp >= ?",
-                [experiment, since or datetime(1970, 1, 1)],
-            ).fetchall()
+                "FROM exposures WHERE experiment_key = ?"
+            )
+            params: list[Any] = [experiment]
+            if since is not None:
+                sql += " AND timestamp >= ?"
+                params.append(since)
+            rows = con.execute(sql, params).fetchall()
         return [(str(unit), int(variation)) for unit, variation in rows]
 
     def close(self) -> None:

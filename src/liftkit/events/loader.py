@@ -61,7 +61,7 @@ class Loader:
         self._on_start = on_start
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._idle = threading.Condition()
+        self._loading = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="liftkit-loader", daemon=True)
 
     def start(self) -> None:
@@ -103,7 +103,7 @@ class Loader:
 
     def load_sealed(self) -> bool:
         """Load every sealed segment; False if the store was busy or a load failed."""
-        with self._idle:  # one loader at a time (the thread, or flush() from a test or stop)
+        with self._loading:  # one at a time: the thread, or flush() from a test or an import
             for number, path in self.spool.sealed():
                 start = time.perf_counter()
                 try:

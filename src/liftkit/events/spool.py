@@ -171,12 +171,20 @@ class Spool:
         return target
 
     def close(self) -> None:
-        """Write what is pending, then stop. The active segment is sealed by the next start."""
+        """Write what is pending, seal the active segment (so it can be loaded) and stop."""
         with self._cond:
             self._closing = True
             self._cond.notify()
         self._thread.join()
         os.close(self._fd)
+        active = segment_path(self.directory, self._active)
+        with self._cond:
+            if self._size:
+                self._sealed_bytes += self._size
+                self._size = 0
+                self._active += 1  # sealed; no new file is opened
+            else:
+                active.unlink(missing_ok=True)
 
     def _run(self) -> None:
         while True:
