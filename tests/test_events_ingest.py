@@ -181,7 +181,7 @@ def test_bodies_that_are_not_events(ingest: Ingest, body: bytes, fragment: str |
 def test_resent_events_are_stored_once(ingest: Ingest) -> None:
     batch = [exposure(i) for i in range(5)]
     assert ingest.post(batch).status_code == 200
-    assert ingest.post(batch + [exposure(1)]).status_code == 200  # resent, and twice within
+    assert ingest.post([*batch, exposure(1)]).status_code == 200  # resent, and twice within
     assert [r[0] for r in ingest.stored()] == [f"x-{i}" for i in range(5)]
     status = ingest.client.get("/api/v1/events/status", headers=ingest.admin).json()
     assert status["loaded"]["duplicates"] == 6

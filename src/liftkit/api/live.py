@@ -3,7 +3,7 @@
 - ``GET /api/v1/experiments/{key}/exposures``: units per variation counted as exposures
   arrive, with the SRM check against the experiment's current weights.
 - ``GET /api/v1/events/live``: the same for every experiment the caller may read.
-- ``GET /api/v1/events/status``: spool backlog, loader totals and the store's row counts.
+- ``GET /api/v1/events/status``: spool backlog and the loader's totals since start.
 
 ``POST /api/v1/events`` itself is a plain ASGI route (``liftkit.api.ingest``); its request and
 response shapes are added to the OpenAPI document here so clients can be generated from it.
