@@ -71,11 +71,13 @@ class DuckDBStore:
 
     def _connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         try:
-            return duckdb.connect(str(self.path), read_only=read_only, config=self._config)
+            con = duckdb.connect(str(self.path), read_only=read_only, config=self._config)
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
                 raise StoreBusy(f"{self.path} is open in another process") from error
             raise
+        con.execute("SET enable_progress_bar = false")  # no bar of DuckDB's own on stdout
+        return con
 
     def load(self, path: Path, segment: int | None = None) -> LoadResult:
         with self._connect() as con:
@@ -115,10 +117,12 @@ class DuckDBStore:
         self, con: duckdb.DuckDBPyConnection, table: str, kind: str, since: datetime | None
     ) -> int:
         names = ", ".join(c.name for c in TABLES[table])
-        stored = f"SELECT event_id FROM {table}"
+        # Only the stored ids that occur in the segment: the hash table is the segment's size,
+        # not the store's.
+        stored = f"SELECT event_id FROM {table} WHERE event_id IN (SELECT event_id FROM segment)"
         params: list[Any] = [kind]
         if since is not None:
-            stored += " WHERE received_at >= ?"
+            stored += " AND received_at >= ?"
             params.append(since)
         row = con.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM segment "

@@ -147,7 +147,7 @@ class BadBody(ValueError):
         self.too_large = too_large
 
 
-def _rejections(index: int, error: ValidationError, offset: int = 0) -> list[Rejection]:
+def rejections(index: int, error: ValidationError, offset: int = 0) -> list[Rejection]:
     """One rejection per field of an event (loc without the list index and the union tag)."""
     out: list[Rejection] = []
     for detail in error.errors(include_url=False, include_input=False):
@@ -176,7 +176,7 @@ def _add(batch: Batch, index: int, item: Any, context: dict[str, Any], *, raw: b
         if raw and error.errors()[0]["type"] == "json_invalid":
             batch.rejected.append(Rejection(index, "(line)", "not valid JSON"))
         else:
-            batch.rejected.extend(_rejections(index, error))
+            batch.rejected.extend(rejections(index, error))
 
 
 def parse_batch(body: bytes, limits: Limits, *, ndjson: bool = False) -> Batch:
