@@ -371,3 +371,17 @@ def test_the_docs_show_the_tables() -> None:
     docs = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text()
     for table in TABLES:
         assert markdown_table(table) in docs
+
+
+def test_a_second_app_on_the_same_data_directory_refuses_events(ingest: Ingest) -> None:
+    """The spool has one writer; a second server on the same directory answers 503."""
+    assert ingest.post([exposure(1)]).status_code == 200
+    with TestClient(create_app(ingest.platform)) as second:
+        response = second.post(
+            "/api/v1/events", content=json.dumps([exposure(2)]), headers=ingest.auth
+        )
+        assert response.status_code == 503
+        assert "in use by another liftkit process" in response.json()["message"]
+        assert second.get("/readyz").status_code == 200  # it serves everything else
+    assert ingest.post([exposure(3)]).status_code == 200
+    assert [r[0] for r in ingest.stored()] == ["x-1", "x-3"]

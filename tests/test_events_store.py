@@ -410,3 +410,16 @@ def test_postgres_concurrent_loads_store_each_event_once(postgres_url: str, tmp_
     assert sum(r.exposures for r in results) == 2000
     assert store.counts() == {"exposures": 2000, "events": 0}
     assert store.loaded_through() == 1
+
+
+def test_segment_numbers_are_per_spool(store: EventStore, tmp_path: Path) -> None:
+    """Two servers with their own spools load into one store: their segment 1s are different."""
+    now = utc_now()
+    first = segment(tmp_path, to_lines([exposure("a1")], now))
+    second = segment(tmp_path, to_lines([exposure("b1", "u2")], now))
+    assert store.load(first, 1, spool="server-a") == LoadResult(1, 0, 0)
+    assert store.load(second, 1, spool="server-b") == LoadResult(1, 0, 0)
+    assert store.load(second, 1, spool="server-b") == LoadResult(0, 0, 0)
+    assert store.loaded_through("server-a") == store.loaded_through("server-b") == 1
+    assert store.loaded_through("server-c") == 0
+    assert store.counts() == {"exposures": 2, "events": 0}

@@ -39,9 +39,9 @@ def _ddl() -> list[str]:
         )
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
     statements.append(
-        "CREATE TABLE IF NOT EXISTS liftkit_loads (segment BIGINT PRIMARY KEY, "
-        "loaded_at TIMESTAMP NOT NULL, exposures BIGINT NOT NULL, events BIGINT NOT NULL, "
-        "duplicates BIGINT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS liftkit_loads (spool VARCHAR NOT NULL, "
+        "segment BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, exposures BIGINT NOT NULL, "
+        "events BIGINT NOT NULL, duplicates BIGINT NOT NULL, PRIMARY KEY (spool, segment))"
     )
     return statements
 
@@ -79,10 +79,10 @@ class DuckDBStore:
         con.execute("SET enable_progress_bar = false")  # no bar of DuckDB's own on stdout
         return con
 
-    def load(self, path: Path, segment: int | None = None) -> LoadResult:
+    def load(self, path: Path, segment: int | None = None, *, spool: str = "") -> LoadResult:
         with self._connect() as con:
             con.execute("BEGIN")
-            if segment is not None and segment <= self._loaded_through(con):
+            if segment is not None and segment <= self._loaded_through(con, spool):
                 con.execute("ROLLBACK")
                 return LoadResult(0, 0, 0)
             con.execute(
@@ -101,8 +101,9 @@ class DuckDBStore:
             )
             if segment is not None:
                 con.execute(
-                    "INSERT INTO liftkit_loads VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO liftkit_loads VALUES (?, ?, ?, ?, ?, ?)",
                     [
+                        spool,
                         segment,
                         utc_now().replace(tzinfo=None),
                         result.exposures,
@@ -132,13 +133,16 @@ class DuckDBStore:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def loaded_through(self) -> int:
+    def loaded_through(self, spool: str = "") -> int:
         with self._connect() as con:
-            return self._loaded_through(con)
+            return self._loaded_through(con, spool)
 
     @staticmethod
-    def _loaded_through(con: duckdb.DuckDBPyConnection) -> int:
-        return _one(con, "SELECT coalesce(max(segment), 0) FROM liftkit_loads")
+    def _loaded_through(con: duckdb.DuckDBPyConnection, spool: str) -> int:
+        row = con.execute(
+            "SELECT coalesce(max(segment), 0) FROM liftkit_loads WHERE spool = ?", [spool]
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def counts(self) -> dict[str, int]:
         with self._connect() as con:

@@ -107,7 +107,7 @@ class Loader:
             for number, path in self.spool.sealed():
                 start = time.perf_counter()
                 try:
-                    result = self.store.load(path, number)
+                    result = self.store.load(path, number, spool=self.spool.id)
                 except StoreBusy as error:
                     self.stats.busy += 1
                     self.stats.last_error = str(error)

@@ -17,7 +17,7 @@ from typing import Any
 from liftkit.events.live import LiveCounters, LiveCounts, Split, unit
 from liftkit.events.loader import Loader
 from liftkit.events.schema import Batch, ExposureEvent, naive_utc, to_lines
-from liftkit.events.spool import Overloaded, Spool
+from liftkit.events.spool import Overloaded, Spool, SpoolLocked, spool_id
 from liftkit.events.store import EventStore
 from liftkit.registry import Registry
 from liftkit.registry.experiments import Experiment
@@ -62,6 +62,7 @@ class Pipeline:
         self._sync = sync
         self.counters = LiveCounters(settings.live_max_units)
         self.started = False
+        self.not_running = "the event pipeline is not running (starting or shutting down)"
 
     @property
     def store(self) -> EventStore:
@@ -72,12 +73,20 @@ class Pipeline:
     def start(self) -> None:
         """Open the store and the spool (recovering a crashed run's tail) and start loading."""
         settings = self.settings
-        self.spool = Spool(
-            settings.data_dir / "spool",
-            first_segment=self.store.loaded_through() + 1,
-            max_pending_bytes=settings.spool_max_pending_mb << 20,
-            sync=self._sync,
-        )
+        directory = settings.data_dir / "spool"
+        try:
+            self.spool = Spool(
+                directory,
+                first_segment=self.store.loaded_through(spool_id(directory)) + 1,
+                max_pending_bytes=settings.spool_max_pending_mb << 20,
+                sync=self._sync,
+            )
+        except SpoolLocked as error:
+            # A second app on the same data directory (another server process, or a test's
+            # second app): it serves everything but events, which it answers with 503.
+            self.not_running = f"{error}; this server does not take events"
+            log.warning("events: %s", self.not_running)
+            return
         self.loader = Loader(
             self.spool, self.store, interval=settings.events_load_seconds, on_start=self.rebuild
         )
@@ -121,7 +130,7 @@ class Pipeline:
     def overloaded(self) -> str | None:
         """Why new events should wait (answered 503 with Retry-After), or None."""
         if not self.started:
-            return "the event pipeline is not running (starting or shutting down)"
+            return self.not_running
         limit = self.settings.spool_max_mb << 20
         if self.spool.backlog_bytes > limit:
             return (

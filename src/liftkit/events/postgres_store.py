@@ -88,9 +88,9 @@ def _ddl() -> list[str]:
     statements += [
         "CREATE INDEX IF NOT EXISTS exposures_experiment_timestamp "
         'ON exposures (experiment_key, "timestamp")',
-        "CREATE TABLE IF NOT EXISTS liftkit_loads (segment bigint PRIMARY KEY, "
+        "CREATE TABLE IF NOT EXISTS liftkit_loads (spool text NOT NULL, segment bigint NOT NULL, "
         "loaded_at timestamp NOT NULL, exposures bigint NOT NULL, events bigint NOT NULL, "
-        "duplicates bigint NOT NULL)",
+        "duplicates bigint NOT NULL, PRIMARY KEY (spool, segment))",
     ]
     return statements
 
@@ -158,11 +158,11 @@ class PostgresStore:
                 ) from error
             raise
 
-    def load(self, path: Path, segment: int | None = None) -> LoadResult:
+    def load(self, path: Path, segment: int | None = None, *, spool: str = "") -> LoadResult:
         with self._transaction() as con:
             con.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
             con.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-            if segment is not None and segment <= self._loaded_through(con):
+            if segment is not None and segment <= self._loaded_through(con, spool):
                 return LoadResult(0, 0, 0)
             total = self._stage(con, path)
             since = None
@@ -174,8 +174,9 @@ class PostgresStore:
             )
             if segment is not None:
                 con.execute(
-                    "INSERT INTO liftkit_loads VALUES (%s, %s, %s, %s, %s)",
+                    "INSERT INTO liftkit_loads VALUES (%s, %s, %s, %s, %s, %s)",
                     [
+                        spool,
                         segment,
                         utc_now().replace(tzinfo=None),
                         result.exposures,
@@ -220,13 +221,16 @@ class PostgresStore:
         con.execute(f"ANALYZE {_STAGE}")  # row counts for the planner's dedup join
         return count
 
-    def loaded_through(self) -> int:
+    def loaded_through(self, spool: str = "") -> int:
         with self._transaction() as con:
-            return self._loaded_through(con)
+            return self._loaded_through(con, spool)
 
     @staticmethod
-    def _loaded_through(con: psycopg.Connection[tuple[Any, ...]]) -> int:
-        return _one(con, "SELECT coalesce(max(segment), 0) FROM liftkit_loads")
+    def _loaded_through(con: psycopg.Connection[tuple[Any, ...]], spool: str) -> int:
+        row = con.execute(
+            "SELECT coalesce(max(segment), 0) FROM liftkit_loads WHERE spool = %s", [spool]
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def counts(self) -> dict[str, int]:
         with self._transaction() as con:

@@ -17,16 +17,45 @@ crash) is truncated: those events were never acknowledged.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import threading
+import uuid
 from concurrent.futures import Future
 from pathlib import Path
 
 log = logging.getLogger("liftkit.events")
 
 SUFFIX = ".ndjson"
+
+
+class SpoolLocked(Exception):
+    """Another process (or another app in this one) owns this spool directory."""
+
+
+def spool_id(directory: Path) -> str:
+    """The directory's permanent id (created on first use): stores key loaded segments by it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "ID"
+    if not path.exists():
+        tmp = directory / "ID.tmp"
+        tmp.write_text(uuid.uuid4().hex)
+        os.replace(tmp, path)
+    return path.read_text().strip()
+
+
+def lock(directory: Path) -> int:
+    """Take the spool's exclusive lock (a file descriptor to close to release it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpoolLocked(f"{directory} is in use by another liftkit process") from None
+    return fd
 
 
 class Overloaded(Exception):
@@ -67,6 +96,8 @@ class Spool:
         sync: bool = True,
     ) -> None:
         self.directory = directory
+        self._lock_fd = lock(directory)  # first: recovery must not race a live writer
+        self.id = spool_id(directory)
         self.max_pending_bytes = max_pending_bytes
         self.max_segment_bytes = max_segment_bytes
         self._sync = sync
@@ -177,6 +208,7 @@ class Spool:
             self._cond.notify()
         self._thread.join()
         os.close(self._fd)
+        os.close(self._lock_fd)
         active = segment_path(self.directory, self._active)
         with self._cond:
             if self._size:

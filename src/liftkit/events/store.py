@@ -7,7 +7,7 @@ the data directory) and ``PostgresStore`` (a production sink, loaded with ``COPY
 
 - inserts the segment's exposures and track events into ``exposures`` and ``events``,
 - skips every event whose ``event_id`` is already stored (or repeats within the segment),
-- and, for spool segments, records the segment number in ``liftkit_loads``,
+- and, for spool segments, records the spool's id and segment number in ``liftkit_loads``,
 
 so loading the same segment twice (after a crash between the commit and deleting the file)
 stores nothing twice.
@@ -81,16 +81,18 @@ class EventStore(Protocol):
 
     description: str
 
-    def load(self, path: Path, segment: int | None = None) -> LoadResult:
+    def load(self, path: Path, segment: int | None = None, *, spool: str = "") -> LoadResult:
         """Insert a segment file's events, skipping stored ``event_id``s, in one transaction.
 
-        With ``segment``, also record it as loaded; a segment at or below ``loaded_through()``
-        is skipped entirely. Raises ``StoreBusy`` when the store is locked elsewhere.
+        With ``segment``, also record it as loaded from ``spool`` (each spool directory has its
+        own id, so several servers can load into one store); a segment at or below
+        ``loaded_through(spool)`` is skipped entirely. Raises ``StoreBusy`` when the store is
+        locked elsewhere or unreachable for now.
         """
         ...
 
-    def loaded_through(self) -> int:
-        """The highest spool segment number loaded so far (0 when none)."""
+    def loaded_through(self, spool: str = "") -> int:
+        """The highest segment number of ``spool`` loaded so far (0 when none)."""
         ...
 
     def counts(self) -> dict[str, int]:
