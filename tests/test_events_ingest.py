@@ -189,9 +189,10 @@ def test_resent_events_are_stored_once(ingest: Ingest) -> None:
 
 
 def test_clock_skew_and_age_limits(ingest: Ingest) -> None:
-    ahead = (NOW + timedelta(minutes=10)).isoformat()
-    slightly = (NOW + timedelta(seconds=30)).isoformat()
-    old = (NOW - timedelta(days=40)).isoformat()
+    now = datetime.now(UTC)  # not NOW: the suite may have run for minutes since import
+    ahead = (now + timedelta(minutes=10)).isoformat()
+    slightly = (now + timedelta(seconds=30)).isoformat()
+    old = (now - timedelta(days=40)).isoformat()
     response = ingest.post(
         [exposure(1, timestamp=ahead), exposure(2, timestamp=slightly), exposure(3, timestamp=old)]
     )
@@ -353,7 +354,7 @@ def test_settings_reach_the_endpoint(tmp_path: Any) -> None:
     platform.bootstrap()
     token, _ = platform.accounts.create_key("ingest", created_by="t", name="i")
     with TestClient(create_app(platform)) as client:
-        ahead = (NOW + timedelta(seconds=60)).isoformat()
+        ahead = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
         response = client.post(
             "/api/v1/events",
             content=json.dumps([exposure(1, timestamp=ahead, event_id=uuid.uuid4().hex)]),
