@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
 from typer.testing import CliRunner
 
 from liftkit.cli._app import app
@@ -26,6 +27,16 @@ def test_demo_seeds_a_registry_evaluates_flags_and_analyses_the_simulated_test(
     assert re.search(r"relative lift [+-]\d+\.\d%", result.output)
     counts = re.search(r"(\d+) vs (\d+) users", result.output)
     assert counts and int(counts[1]) + int(counts[2]) == 4000
+    assert re.search(r"Ingest key \(POST /api/v1/events\): lk_ing_\w+", result.output)
+    # The simulated traffic is in the event store, one exposure per user, split as reported.
+    with duckdb.connect(str(data_dir / "events.duckdb"), read_only=True) as con:
+        split = con.execute(
+            "SELECT variation_id, count(DISTINCT hash_value) FROM exposures "
+            "WHERE experiment_key = 'pricing-2026' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        purchases = con.execute("SELECT count(*) FROM events WHERE name = 'purchase'").fetchone()
+    assert split == [(0, int(counts[1])), (1, int(counts[2]))]
+    assert purchases is not None and 200 < purchases[0] < 800
 
 
 def test_conformance_command() -> None:

@@ -7,12 +7,18 @@ published revisions with an actor), so the audit log and drafts look like real u
 
 from __future__ import annotations
 
+import random
 import secrets
+import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from liftkit.events import ExposureEvent, LoadResult, TrackEvent, open_store, to_lines
 from liftkit.platform import Platform
+from liftkit.sdk import EvalResult
+from liftkit.settings import Settings
 
 ACTOR = "user:admin@example.com"
 ADMIN_EMAIL = "admin@example.com"
@@ -24,6 +30,7 @@ class DemoCredentials:
     admin_password: str
     admin_key: str
     sdk_key: str
+    ingest_key: str
 
 
 def _everywhere(enabled: bool, *rules: dict[str, Any]) -> dict[str, Any]:
@@ -132,4 +139,49 @@ def seed(platform: Platform) -> DemoCredentials:
     sdk_key, _ = platform.accounts.create_key(
         "sdk", created_by=ACTOR, name="web (production)", project=None, environment="production"
     )
-    return DemoCredentials(ADMIN_EMAIL, password, admin_key, sdk_key)
+    ingest_key, _ = platform.accounts.create_key("ingest", created_by=ACTOR, name="demo events")
+    return DemoCredentials(ADMIN_EMAIL, password, admin_key, sdk_key, ingest_key)
+
+
+class SimulatedTraffic:
+    """Exposures and purchases of simulated users, spread over the running phase's nine days
+    and stored through the same validation and load path as ``liftkit events import``."""
+
+    def __init__(self, now: datetime, rng: random.Random) -> None:
+        self.now = now
+        self.rng = rng
+        self.events: list[ExposureEvent | TrackEvent] = []
+
+    def add(self, experiment: str, result: EvalResult, user: str, purchase: float | None) -> None:
+        seen = self.now - timedelta(days=9) * self.rng.random()
+        self.events.append(
+            ExposureEvent(
+                type="exposure",
+                event_id=f"{experiment}-{user}",
+                timestamp=seen,
+                experiment_key=experiment,
+                variation_id=result.variation_id or 0,
+                variation_key=str(result.value),
+                feature_key=result.key,
+                hash_value=user,
+                attributes={"id": user},
+            )
+        )
+        if purchase is not None:
+            bought = min(self.now, seen + timedelta(hours=self.rng.random() * 24))
+            self.events.append(
+                TrackEvent(
+                    type="track",
+                    event_id=f"purchase-{user}",
+                    timestamp=bought,
+                    name="purchase",
+                    value=purchase,
+                    user_id=user,
+                )
+            )
+
+    def store(self, settings: Settings) -> LoadResult:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "demo-events.ndjson"
+            path.write_bytes(to_lines(self.events, self.now))
+            return open_store(settings).load(path)

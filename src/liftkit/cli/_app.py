@@ -14,7 +14,7 @@ import liftkit
 from liftkit.cli import config_cmds, events_cmds, server_cmds
 from liftkit.cli._common import console, fail
 from liftkit.cli.server_cmds import run_server
-from liftkit.demo import seed
+from liftkit.demo import SimulatedTraffic, seed
 from liftkit.platform import Platform
 from liftkit.registry.payload import compile_payload
 from liftkit.sdk.conformance import main as conformance_main
@@ -71,12 +71,13 @@ def demo(
         ctx = client.for_user(attrs)
         table.add_row(attrs["id"], *(str(ctx.get(k)) for k in keys))
     console.print(table)
-    _simulate_pricing_test(client, users)
+    _simulate_pricing_test(platform, client, users)
     client.close()
     console.print(
         f"\n[bold]Admin login[/bold]: {credentials.admin_email} / {credentials.admin_password}"
         f"\n[bold]Admin API key[/bold]: {credentials.admin_key}"
         f"\n[bold]SDK client key[/bold] (production): {credentials.sdk_key}"
+        f"\n[bold]Ingest key[/bold] (POST /api/v1/events): {credentials.ingest_key}"
         f"\nPayload: {settings.base_url}/api/features/{credentials.sdk_key}"
         f"\nAPI docs: {settings.base_url}/docs   metrics: {settings.base_url}/metrics",
         highlight=False,
@@ -86,21 +87,30 @@ def demo(
     platform.close()
 
 
-def _simulate_pricing_test(client: liftkit.Client, users: int) -> None:
-    """Simulated traffic through the real SDK, then the statistics engine on the counts."""
+def _simulate_pricing_test(platform: Platform, client: liftkit.Client, users: int) -> None:
+    """Simulated traffic through the real SDK, stored as events, then the statistics engine."""
     from liftkit import stats
 
     rng = random.Random(2026)
     conversions = {"control": [0, 0], "annual-first": [0, 0]}
     rate = {"control": 0.10, "annual-first": 0.115}
+    traffic = SimulatedTraffic(platform.clock(), rng)
     visitor = 0
     while sum(n for n, _ in conversions.values()) < users:
-        evaluation = client.for_user({"id": f"user-{visitor}"}).evaluate("pricing-page")
+        user = f"user-{visitor}"
+        evaluation = client.for_user({"id": user}).evaluate("pricing-page")
         visitor += 1
         if not evaluation.in_experiment:
             continue  # outside the experiment's half of the "pricing" namespace
+        converted = rng.random() < rate[evaluation.value]
         conversions[evaluation.value][0] += 1
-        conversions[evaluation.value][1] += rng.random() < rate[evaluation.value]
+        conversions[evaluation.value][1] += converted
+        traffic.add("pricing-2026", evaluation, user, purchase=49.0 if converted else None)
+    stored = traffic.store(platform.settings)
+    console.print(
+        f"\nStored {stored.exposures} exposures and {stored.events} purchases of the simulated "
+        f"test in {platform.settings.data_dir / 'events.duckdb'}"
+    )
     control = stats.ProportionStats(*conversions["control"])
     treatment = stats.ProportionStats(*conversions["annual-first"])
     result = stats.compare(control, treatment)
