@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import duckdb
@@ -90,12 +90,24 @@ def ingest(tmp_path: Any) -> Iterator[Ingest]:
 
 def test_valid_batch_is_stored_with_its_own_timestamps(ingest: Ingest) -> None:
     late = NOW - timedelta(days=3)
-    body = [exposure(1), exposure(2, timestamp=late.isoformat()), track(1), track(2, value=None)]
+    day = (NOW - timedelta(days=1)).replace(microsecond=0, tzinfo=None)  # naive UTC
+    plus_two = timezone(timedelta(hours=2))
+    body = [
+        exposure(1),
+        exposure(2, timestamp=late.isoformat()),
+        # an offset is converted to UTC; Unix seconds are UTC; no zone means UTC
+        exposure(3, timestamp=(day.replace(tzinfo=UTC).astimezone(plus_two)).isoformat()),
+        exposure(4, timestamp=int(day.replace(tzinfo=UTC).timestamp()) - 3600),
+        track(1),
+        track(2, value=None, timestamp=day.isoformat()),
+    ]
     response = ingest.post(body)
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": 4, "rejected": []}
+    assert response.json() == {"accepted": 6, "rejected": []}
     rows = ingest.stored()
-    assert [r[0] for r in rows] == ["x-1", "x-2"]
+    assert [r[0] for r in rows] == ["x-1", "x-2", "x-3", "x-4"]
+    assert rows[2][1] == day
+    assert rows[3][1] == day - timedelta(hours=1)
     assert rows[1][1] == late.replace(tzinfo=None)  # attributed by its own timestamp
     assert rows[1][2] > rows[1][1] + timedelta(days=2)  # received_at is arrival time
     assert json.loads(rows[0][9]) == {"id": "user-1", "country": "NZ"}
@@ -104,6 +116,7 @@ def test_valid_batch_is_stored_with_its_own_timestamps(ingest: Ingest) -> None:
         ("t-1", "purchase", 12.5, "user-1"),
         ("t-2", "purchase", None, "user-2"),
     ]
+    assert events[1][1] == day
 
 
 def test_mixed_batch_keeps_the_valid_events_and_names_each_bad_field(ingest: Ingest) -> None:

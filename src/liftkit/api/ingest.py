@@ -27,8 +27,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from liftkit.api._http import Cors, Headers, header, read_body, send_error, send_json
-from liftkit.events.pipeline import Overloaded, Pipeline
-from liftkit.events.schema import BadBody, Limits, parse_batch, utc_now
+from liftkit.events.pipeline import Overloaded, Pipeline, Prepared
+from liftkit.events.schema import BadBody, Batch, Limits, parse_batch, utc_now
 from liftkit.registry.accounts import Accounts, ApiKey, token_digest
 
 log = logging.getLogger("liftkit.events")
@@ -129,20 +129,27 @@ class IngestEndpoint:
             max_age_days=settings.ingest_max_age_days or None,
             max_events=settings.ingest_max_batch,
         )
+        pipeline = self.pipeline
+        ndjson = content_type in NDJSON_TYPES
+
+        def prepare() -> tuple[Batch, Prepared]:
+            batch = parse_batch(body, limits, ndjson=ndjson)
+            return batch, pipeline.prepare(batch, now)
+
         try:
-            batch = await anyio.to_thread.run_sync(
-                lambda: parse_batch(body, limits, ndjson=content_type in NDJSON_TYPES)
-            )
+            batch, prepared = await anyio.to_thread.run_sync(prepare)
         except BadBody as error:
             return (413 if error.too_large else 400), str(error), []
         self._charge(key.id, batch.size)
         try:
-            await self.pipeline.write(batch, now)
+            await pipeline.write(prepared)
         except Overloaded as error:
             return 503, f"ingest is overloaded: {error}", [(b"retry-after", b"1")]
         except OSError as error:
             log.error("events: could not make %d events durable: %s", len(batch.events), error)
             return 503, "events could not be written to disk; retry", [(b"retry-after", b"5")]
+        if prepared.exposures:
+            await anyio.to_thread.run_sync(pipeline.count, prepared)
         self.stats.accepted += len(batch.events)
         self.stats.rejected += len(batch.rejected)
         result = {

@@ -9,7 +9,6 @@
 response shapes are added to the OpenAPI document here so clients can be generated from it.
 """
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI

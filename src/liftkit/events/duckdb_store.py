@@ -51,7 +51,8 @@ def _read_json_columns() -> str:
     kinds: dict[str, str] = {"type": "VARCHAR"}
     for columns in TABLES.values():
         for c in columns:
-            kinds[c.name] = _TYPES[c.kind]
+            # Read with the offset the line carries; the insert casts to UTC (TimeZone=UTC).
+            kinds[c.name] = "TIMESTAMPTZ" if c.kind == "timestamp" else _TYPES[c.kind]
     return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in kinds.items()) + "}"
 
 
@@ -77,6 +78,7 @@ class DuckDBStore:
                 raise StoreBusy(f"{self.path} is open in another process") from error
             raise
         con.execute("SET enable_progress_bar = false")  # no bar of DuckDB's own on stdout
+        con.execute("SET TimeZone = 'UTC'")
         return con
 
     def load(self, path: Path, segment: int | None = None, *, spool: str = "") -> LoadResult:

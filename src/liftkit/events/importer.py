@@ -184,7 +184,6 @@ def import_file(
         max_age_days=None,
         max_events=sys.maxsize,
     )
-    context = {"limits": limits}
     validate = EVENT.validate_python
     report = ImportReport(path=path, format=fmt)
     started = time.perf_counter()
@@ -218,7 +217,12 @@ def import_file(
             with _gc_paused():
                 for number, row in enumerate(rows, report.rows_read + 1):
                     try:
-                        keep(validate(to_item(row), context=context))
+                        event = validate(to_item(row))
+                        problem = limits.problem(event.timestamp)
+                        if problem is None:
+                            keep(event)
+                        else:
+                            report.reject([Rejection(number, "timestamp", problem)])
                     except ValidationError as error:
                         report.reject(rejections(number, error))
                     except _Unreadable as error:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from liftkit.events.schema import naive_utc
 from liftkit.stats import srm_check
 
 #: The SRM threshold used for the live check (the same default analysis uses).
@@ -91,7 +92,7 @@ class LiveCounters:
                 state = self._experiments.get(experiment)
                 if state is None:
                     state = self._experiments[experiment] = _Experiment(None)
-                if at is not None and state.phase is not None and at < state.phase:
+                if at is not None and state.phase is not None and naive_utc(at) < state.phase:
                     continue  # an exposure from an earlier phase
                 seen = state.units.get(unit)
                 if seen is None:

@@ -27,8 +27,6 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
@@ -43,25 +41,6 @@ class _Event(BaseModel):
     timestamp: datetime = Field(
         description="when it happened: ISO 8601 (UTC unless an offset is given) or Unix time"
     )
-
-    @field_validator("timestamp")
-    @classmethod
-    def _utc_within_skew(cls, value: datetime, info: ValidationInfo) -> datetime:
-        value = naive_utc(value)
-        limits: Limits | None = (info.context or {}).get("limits")
-        if limits is not None:
-            if value > limits.latest:
-                ahead = (value - limits.now).total_seconds()
-                raise ValueError(
-                    f"is {ahead:.0f} s in the future (limit {limits.max_future_seconds:.0f} s); "
-                    "check the sending device's clock"
-                )
-            if limits.earliest is not None and value < limits.earliest:
-                raise ValueError(
-                    f"is older than the {limits.max_age_days}-day limit for live ingest; "
-                    "load history with `liftkit events import`"
-                )
-        return value
 
 
 class ExposureEvent(_Event):
@@ -101,20 +80,45 @@ EVENTS = TypeAdapter(list[Event])
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What a batch may hold, fixed at the moment it arrived."""
+    """What a batch may hold, fixed at the moment it arrived (``now`` is naive UTC)."""
 
     now: datetime
     max_future_seconds: float = 300.0
     max_age_days: int | None = None
     max_events: int = 10_000
+    # The bounds, computed once per batch, naive and aware (events carry either).
+    latest: datetime = field(init=False)
+    earliest: datetime | None = field(init=False)
+    _latest_aware: datetime = field(init=False)
+    _earliest_aware: datetime | None = field(init=False)
 
-    @property
-    def latest(self) -> datetime:
-        return self.now + timedelta(seconds=self.max_future_seconds)
+    def __post_init__(self) -> None:
+        latest = self.now + timedelta(seconds=self.max_future_seconds)
+        earliest = (
+            None if self.max_age_days is None else self.now - timedelta(days=self.max_age_days)
+        )
+        object.__setattr__(self, "latest", latest)
+        object.__setattr__(self, "earliest", earliest)
+        object.__setattr__(self, "_latest_aware", latest.replace(tzinfo=UTC))
+        aware = None if earliest is None else earliest.replace(tzinfo=UTC)
+        object.__setattr__(self, "_earliest_aware", aware)
 
-    @property
-    def earliest(self) -> datetime | None:
-        return None if self.max_age_days is None else self.now - timedelta(days=self.max_age_days)
+    def problem(self, timestamp: datetime) -> str | None:
+        """Why ``timestamp`` is refused (clock skew, or too old for live ingest), or None."""
+        aware = timestamp.tzinfo is not None
+        if timestamp > (self._latest_aware if aware else self.latest):
+            ahead = (naive_utc(timestamp) - self.now).total_seconds()
+            return (
+                f"is {ahead:.0f} s in the future (limit {self.max_future_seconds:.0f} s); "
+                "check the sending device's clock"
+            )
+        earliest = self._earliest_aware if aware else self.earliest
+        if earliest is not None and timestamp < earliest:
+            return (
+                f"is older than the {self.max_age_days}-day limit for live ingest; "
+                "load history with `liftkit events import`"
+            )
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,18 +169,20 @@ def rejections(index: int, error: ValidationError, offset: int = 0) -> list[Reje
     return out
 
 
-def _add(batch: Batch, index: int, item: Any, context: dict[str, Any], *, raw: bool) -> None:
+def _add(batch: Batch, index: int, item: Any, limits: Limits, *, raw: bool) -> None:
     try:
-        batch.events.append(
-            EVENT.validate_json(item, context=context)
-            if raw
-            else EVENT.validate_python(item, context=context)
-        )
+        event = EVENT.validate_json(item) if raw else EVENT.validate_python(item)
     except ValidationError as error:
         if raw and error.errors()[0]["type"] == "json_invalid":
             batch.rejected.append(Rejection(index, "(line)", "not valid JSON"))
         else:
             batch.rejected.extend(rejections(index, error))
+        return
+    problem = limits.problem(event.timestamp)
+    if problem is None:
+        batch.events.append(event)
+    else:
+        batch.rejected.append(Rejection(index, "timestamp", problem))
 
 
 def parse_batch(body: bytes, limits: Limits, *, ndjson: bool = False) -> Batch:
@@ -185,25 +191,28 @@ def parse_batch(body: bytes, limits: Limits, *, ndjson: bool = False) -> Batch:
     Raises ``BadBody`` when the body is not events at all, or holds more than
     ``limits.max_events`` of them.
     """
-    context = {"limits": limits}
     start = body.lstrip()[:1]
     batch = Batch()
     if start == b"[" and not ndjson:
         try:
-            batch.events = EVENTS.validate_json(body, context=context)
+            events = EVENTS.validate_json(body)
         except ValidationError as error:
             first = error.errors()[0]
             if first["type"] == "json_invalid":
                 raise BadBody(f"body is not valid JSON: {first['msg']}") from None
             items = json.loads(body)
-            if not isinstance(items, list):  # pragma: no cover - '[' always parses to a list
-                raise BadBody("expected a JSON array of events, or NDJSON") from None
             _check_length(len(items), limits)
-            batch = Batch()
             for index, item in enumerate(items):
-                _add(batch, index, item, context, raw=False)
+                _add(batch, index, item, limits, raw=False)
             return batch
-        _check_length(len(batch.events), limits)
+        _check_length(len(events), limits)
+        problem = limits.problem
+        for index, event in enumerate(events):  # the common case: one cheap loop, no calls
+            reason = problem(event.timestamp)
+            if reason is None:
+                batch.events.append(event)
+            else:
+                batch.rejected.append(Rejection(index, "timestamp", reason))
         return batch
     if start not in (b"{", b""):
         raise BadBody("expected a JSON array of events, or NDJSON (one JSON object per line)")
@@ -211,7 +220,7 @@ def parse_batch(body: bytes, limits: Limits, *, ndjson: bool = False) -> Batch:
     _check_length(sum(1 for line in lines if line.strip()), limits)
     for index, line in enumerate(lines):
         if line.strip():
-            _add(batch, index, line, context, raw=True)
+            _add(batch, index, line, limits, raw=True)
     return batch
 
 
@@ -240,4 +249,5 @@ def utc_now() -> datetime:
 
 def naive_utc(value: datetime) -> datetime:
     """Stores keep UTC timestamps without a zone; naive input is taken to be UTC already."""
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+    offset = value.utcoffset()
+    return value if offset is None else value.replace(tzinfo=None) - offset
