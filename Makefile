@@ -38,6 +38,8 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sdk_eval.py
 	$(BIN)/python benchmarks/stats.py
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/events_import.py
 	$(BIN)/python benchmarks/delivery.py
 
 clean:
