@@ -308,6 +308,14 @@ def units(control: int, treatment: int, start: int = 0) -> list[dict[str, Any]]:
 
 def test_live_counters_flag_a_planted_srm(ingest: Ingest) -> None:
     running_experiment(ingest.platform, [0.5, 0.5])
+    before = ingest.client.get(
+        "/api/v1/experiments/checkout-button/exposures", headers=ingest.admin
+    ).json()
+    assert (before["units"], before["weights"], before["srm"]["p_value"]) == (
+        [0, 0],
+        [0.5, 0.5],
+        None,
+    )
     ingest.post(units(600, 400))
     ingest.post(units(600, 400))  # the same units again: counted once
     live = ingest.client.get("/api/v1/experiments/checkout-button/exposures", headers=ingest.admin)

@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from liftkit.api.auth import Authenticator, Principal
 from liftkit.api.errors import RESPONSES
-from liftkit.events import EVENTS
+from liftkit.events import EVENTS, LiveCounts
 from liftkit.events.pipeline import Pipeline
 from liftkit.registry import Registry
 
@@ -40,19 +40,11 @@ def live_router(pipeline: Pipeline, registry: Registry, auth: Authenticator) -> 
         for counts in pipeline.live():
             if counts.experiment == key:
                 return counts.as_dict()
-        split = pipeline.split_of(key)
-        weights = None if split is None else list(split.weights)
-        n = len(weights) if weights else 0
-        return {
-            "experiment": key,
-            "units": [0] * n,
-            "total": 0,
-            "multiple_exposures": 0,
-            "saturated": False,
-            "phase_started_at": None,
-            "weights": weights,
-            "srm": {"p_value": None, "flagged": False, "threshold": 0.001},
-        }
+        split = pipeline.split_of(key)  # nothing seen yet: zeros against the configured split
+        weights = None if split is None else split.weights
+        since = None if split is None else split.phase_started_at
+        zeros = (0,) * len(weights or ())
+        return LiveCounts(key, zeros, 0, False, since, weights, None, False).as_dict()
 
     @router.get(
         "/events/live",
