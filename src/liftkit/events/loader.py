@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from liftkit.events.spool import Spool
 from liftkit.events.store import EventStore, LoadResult, StoreBusy
@@ -36,6 +37,12 @@ class LoaderStats:
     load_seconds: float = 0.0
     last_error: str | None = None
     failed_attempts: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The totals for ``/api/v1/events/status`` (without the per-segment retry book)."""
+        totals = asdict(self)
+        del totals["failed_attempts"]
+        return totals
 
     def add(self, result: LoadResult, seconds: float) -> None:
         self.loads += 1

@@ -121,18 +121,7 @@ class Pipeline:
             "store": self.store.description,
             "running": self.started,
             "spool_backlog_bytes": self.spool.backlog_bytes if self.started else 0,
-            "loaded": None
-            if stats is None
-            else {
-                "loads": stats.loads,
-                "exposures": stats.exposures,
-                "events": stats.events,
-                "duplicates": stats.duplicates,
-                "store_busy": stats.busy,
-                "failures": stats.failures,
-                "quarantined": stats.quarantined,
-                "last_error": stats.last_error,
-            },
+            "loaded": None if stats is None else stats.as_dict(),
             "live_experiments": len(self.counters.experiments()),
         }
 
@@ -168,11 +157,7 @@ class Pipeline:
 
     def split_of(self, experiment: str) -> Split | None:
         found = self.registry.find("experiments", experiment)
-        if not isinstance(found, Experiment):
-            return None
-        phase = found.current_phase()
-        started = None if phase is None else naive_utc(phase.started_at)
-        return Split(tuple(found.weights()), started)
+        return _split(found) if isinstance(found, Experiment) else None
 
     def live(self, split_of: Callable[[str], Split | None] | None = None) -> list[LiveCounts]:
         return self.counters.snapshot(split_of or self.split_of)
@@ -182,12 +167,18 @@ class Pipeline:
         for experiment in self.registry.all("experiments"):
             if experiment.status != "running":
                 continue
-            split = self.split_of(experiment.key)
-            since = None if split is None else split.phase_started_at
+            since = _split(experiment).phase_started_at
             self.counters.set_phase(experiment.key, since)
             rows = self.store.exposure_units(experiment.key, since)
             self.counters.observe((experiment.key, u, v, None) for u, v in rows)
             log.info("events: %d units of %s counted from the store", len(rows), experiment.key)
+
+
+def _split(experiment: Experiment) -> Split:
+    """What the live counts of ``experiment`` are checked against: its current phase's split."""
+    phase = experiment.current_phase()
+    started = None if phase is None else naive_utc(phase.started_at)
+    return Split(tuple(experiment.weights()), started)
 
 
 __all__ = ["Overloaded", "Pipeline", "open_store"]
