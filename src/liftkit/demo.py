@@ -66,7 +66,9 @@ def objects(platform: Platform) -> list[tuple[str, dict[str, Any]]]:
             "namespaces": [{"namespace": "pricing", "start": 0.0, "end": 0.5}],
             "status": "running", "tags": ["pricing"],
             "phases": [{"name": "main", "started_at": (now - timedelta(days=9)).isoformat()}],
-            "metrics": {"primary": ["purchase"], "guardrails": ["refunds"]},
+            "metrics": {"primary": ["purchase"], "secondary": ["revenue"],
+                        "guardrails": ["refunds"]},
+            "analysis": {"dimensions": ["country"]},
         }),
         ("experiments", {
             "key": "one-click-checkout", "name": "One-click checkout", "owner": "sam",
@@ -112,15 +114,18 @@ def objects(platform: Platform) -> list[tuple[str, dict[str, Any]]]:
         }),
         ("fact-tables", {
             "key": "orders", "name": "Orders",
-            "sql": "SELECT user_id, timestamp, amount FROM orders",
+            "sql": "SELECT user_id, timestamp, name, value AS amount FROM events "
+                   "WHERE name IN ('purchase', 'refund')",
             "columns": [{"name": "amount", "datatype": "number"}],
         }),
         ("metrics", {"key": "purchase", "name": "Purchase", "type": "proportion",
-                     "numerator": {"fact_table": "orders"}}),
+                     "numerator": {"fact_table": "orders", "filters": ["name = 'purchase'"]}}),
         ("metrics", {"key": "revenue", "name": "Revenue per user", "type": "mean",
-                     "numerator": {"fact_table": "orders", "column": "amount"}}),
+                     "numerator": {"fact_table": "orders", "column": "amount",
+                                   "filters": ["name = 'purchase'"]},
+                     "capping": {"type": "percentile", "value": 0.99}}),
         ("metrics", {"key": "refunds", "name": "Refunds", "type": "proportion", "inverse": True,
-                     "numerator": {"fact_table": "orders", "filters": ["amount < 0"]}}),
+                     "numerator": {"fact_table": "orders", "filters": ["name = 'refund'"]}}),
     ]  # fmt: skip
 
 
@@ -152,7 +157,14 @@ class SimulatedTraffic:
         self.rng = rng
         self.events: list[ExposureEvent | TrackEvent] = []
 
-    def add(self, experiment: str, result: EvalResult, user: str, purchase: float | None) -> None:
+    def add(
+        self,
+        experiment: str,
+        result: EvalResult,
+        user: str,
+        purchase: float | None,
+        country: str = "US",
+    ) -> None:
         seen = self.now - timedelta(days=9) * self.rng.random()
         self.events.append(
             ExposureEvent(
@@ -164,7 +176,7 @@ class SimulatedTraffic:
                 variation_key=str(result.value),
                 feature_key=result.key,
                 hash_value=user,
-                attributes={"id": user},
+                attributes={"id": user, "country": country},
             )
         )
         if purchase is not None:
@@ -179,6 +191,17 @@ class SimulatedTraffic:
                     user_id=user,
                 )
             )
+            if self.rng.random() < 0.05:
+                self.events.append(
+                    TrackEvent(
+                        type="track",
+                        event_id=f"refund-{user}",
+                        timestamp=min(self.now, bought + timedelta(days=self.rng.random())),
+                        name="refund",
+                        value=-purchase,
+                        user_id=user,
+                    )
+                )
 
     def store(self, settings: Settings) -> LoadResult:
         with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 EVERY_PROJECT = "*"
 
 #: Collections writable below the default role for their kind (see ``write_role``).
-_WRITE_ROLE_OVERRIDES: dict[str, Role] = {"metrics": "analyst", "fact-tables": "analyst"}
+_WRITE_ROLE_OVERRIDES: dict[str, Role] = {
+    "metrics": "analyst",
+    "fact-tables": "analyst",
+    "segments": "analyst",
+}
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -8,6 +8,7 @@ The routers live beside this module, one per concept (``objects``: every registr
 from fastapi import APIRouter, FastAPI
 
 from liftkit.api import errors
+from liftkit.api.analysis import analysis_router
 from liftkit.api.audit import audit_router
 from liftkit.api.auth import Authenticator
 from liftkit.api.keys import keys_router
@@ -30,6 +31,7 @@ def install(api: FastAPI, platform: Platform) -> None:
         audit_router(platform.registry, auth),
         keys_router(platform, auth),
         users_router(platform, auth),
+        analysis_router(platform, auth),
     ):
         v1.include_router(router)
     api.include_router(v1)

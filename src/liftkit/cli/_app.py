@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 import liftkit
-from liftkit.cli import config_cmds, events_cmds, server_cmds
+from liftkit.cli import analysis_cmds, config_cmds, events_cmds, server_cmds
 from liftkit.cli._common import console, fail
 from liftkit.cli.server_cmds import run_server
 from liftkit.demo import SimulatedTraffic, seed
@@ -29,6 +29,7 @@ app = typer.Typer(
 server_cmds.register(app)
 config_cmds.register(app)
 events_cmds.register(app)
+analysis_cmds.register(app)
 
 DEMO_USERS = [
     {"id": "alice", "country": "GB", "plan": "pro", "appVersion": "3.2.0"},
@@ -88,45 +89,32 @@ def demo(
 
 
 def _simulate_pricing_test(platform: Platform, client: liftkit.Client, users: int) -> None:
-    """Simulated traffic through the real SDK, stored as events, then the statistics engine."""
-    from liftkit import stats
+    """Simulated traffic through the real SDK, stored as events, then analysed like any test."""
+    from liftkit.analysis import run
+    from liftkit.cli.analysis_cmds import show
 
     rng = random.Random(2026)
-    conversions = {"control": [0, 0], "annual-first": [0, 0]}
     rate = {"control": 0.10, "annual-first": 0.115}
+    countries = ("US", "GB", "DE", "FR", "IN", "BR", "JP")
     traffic = SimulatedTraffic(platform.clock(), rng)
-    visitor = 0
-    while sum(n for n, _ in conversions.values()) < users:
+    visitor = exposed = 0
+    while exposed < users:
         user = f"user-{visitor}"
-        evaluation = client.for_user({"id": user}).evaluate("pricing-page")
+        country = rng.choices(countries, weights=(40, 15, 12, 10, 10, 8, 5))[0]
+        evaluation = client.for_user({"id": user, "country": country}).evaluate("pricing-page")
         visitor += 1
         if not evaluation.in_experiment:
             continue  # outside the experiment's half of the "pricing" namespace
+        exposed += 1
         converted = rng.random() < rate[evaluation.value]
-        conversions[evaluation.value][0] += 1
-        conversions[evaluation.value][1] += converted
-        traffic.add("pricing-2026", evaluation, user, purchase=49.0 if converted else None)
+        amount = round(rng.lognormvariate(3.6, 0.5), 2) if converted else None
+        traffic.add("pricing-2026", evaluation, user, purchase=amount, country=country)
     stored = traffic.store(platform.settings)
     console.print(
         f"\nStored {stored.exposures} exposures and {stored.events} purchases of the simulated "
-        f"test in {platform.settings.data_dir / 'events.duckdb'}"
+        f"test in {platform.settings.data_dir / 'events.duckdb'}; analysing it:"
     )
-    control = stats.ProportionStats(*conversions["control"])
-    treatment = stats.ProportionStats(*conversions["annual-first"])
-    result = stats.compare(control, treatment)
-    bayes = stats.compare(control, treatment, engine="bayesian")
-    (n_control, hits_control), (n_treatment, hits_treatment) = conversions.values()
-    srm = stats.srm_check([n_control, n_treatment], [0.5, 0.5])
-    console.print(
-        f"\n[bold]pricing-2026[/]: {n_control} vs {n_treatment} users "
-        f"(SRM p = {srm.p_value:.3f}), conversion {hits_control / n_control:.2%} → "
-        f"{hits_treatment / n_treatment:.2%}"
-    )
-    console.print(
-        f"  relative lift {result.effect:+.1%} (95% CI {result.ci_low:+.1%} to "
-        f"{result.ci_high:+.1%}), p = {result.p_value:.4f}; "
-        f"chance to win {bayes.chance_to_win:.1%}"
-    )
+    show(run(platform, "pricing-2026", actor="demo"))
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from liftkit.registry._base import ProjectObject, RegistryObject
+from liftkit.registry.datasources import DataSource, Segment
 from liftkit.registry.experiments import Experiment
 from liftkit.registry.features import Feature
 from liftkit.registry.metrics import FactTable, Metric
@@ -54,6 +55,8 @@ COLLECTIONS: dict[str, Collection] = {
         Collection("features", "Feature", Feature, status_field="kind", in_payload=True),
         Collection("experiments", "Experiment", Experiment, status_field="status", in_payload=True),
         Collection("holdouts", "Holdout", Holdout, status_field="status", in_payload=True),
+        Collection("data-sources", "DataSource", DataSource, status_field="type"),
+        Collection("segments", "Segment", Segment, status_field="datasource"),
         Collection("fact-tables", "FactTable", FactTable, status_field="datasource"),
         Collection("metrics", "Metric", Metric, status_field="type"),
     )

@@ -66,6 +66,32 @@ class ExperimentMetrics(Model):
     activation: Key | None = None
 
 
+class AnalysisSettings(Model):
+    """How results are computed; the defaults suit most tests.
+
+    ``target_mde`` is the smallest relative effect worth detecting on the primary metric: with
+    ``planned_days`` it decides when an inconclusive test should stop rather than keep running.
+    """
+
+    datasource: Key = "events"
+    #: The identifier type units are counted by (default: from the hash attribute).
+    identifier_type: str | None = None
+    engine: Literal["frequentist", "bayesian"] = "frequentist"
+    #: Anytime-valid confidence sequences, safe to look at every day.
+    sequential: bool = False
+    alpha: float = Field(0.05, gt=0, le=0.5)
+    correction: Literal["none", "holm", "bh"] = "none"
+    cuped: bool = True
+    segment: Key | None = None
+    #: Exposure attributes (or columns of a data source's exposure SQL) to break results down by.
+    dimensions: list[str] = Field(default_factory=list)
+    top_n: int = Field(5, ge=1, le=50)
+    target_mde: float = Field(0.05, gt=0)
+    planned_days: int = Field(28, ge=1)
+    #: Guardrails fail when their effect is worse than this (relative), with confidence.
+    guardrail_margin: float = Field(0.02, gt=0)
+
+
 class Experiment(ProjectObject, Targeting):
     """An A/B or multivariate test. ``key`` is the tracking key sent with every exposure."""
 
@@ -85,6 +111,7 @@ class Experiment(ProjectObject, Targeting):
     result: ExperimentResult | None = None
     released_variation: Key | None = None
     metrics: ExperimentMetrics = Field(default_factory=ExperimentMetrics)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     #: Raising this re-buckets users who were sticky-bucketed into an earlier version.
     bucket_version: int = Field(0, ge=0)
     archived: bool = False

@@ -97,6 +97,19 @@ revisions = Table(
     UniqueConstraint("collection", "key", "version"),
 )
 
+#: Analysis results (``liftkit.analysis.Snapshot`` bodies): appended, never overwritten.
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("experiment", String(200), nullable=False),
+    Column("phase", Integer, nullable=False),
+    _at("created_at"),
+    Column("created_by", String(200), nullable=False),
+    Column("body", JSON, nullable=False),
+    Index(None, "experiment", "id"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -1,0 +1,181 @@
+"""Running an analysis: registry → plan → SQL in the warehouse → statistics → stored snapshot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from liftkit.analysis import health, results, sql
+from liftkit.analysis import store as snapshot_store
+from liftkit.analysis.plan import Plan, PlanError, build_plan, builtin_source
+from liftkit.analysis.snapshot import Snapshot
+from liftkit.registry.datasources import BUILTIN, DataSource, Segment
+from liftkit.registry.experiments import Experiment
+
+if TYPE_CHECKING:
+    from liftkit.platform import Platform
+    from liftkit.warehouse import Connection
+
+#: Called with a short description of each step as it starts, and the number of steps.
+Progress = Callable[[str, int], None]
+
+
+def data_source(platform: Platform, key: str) -> DataSource:
+    """A data source from the registry; ``events`` is the embedded store unless overridden."""
+    found = platform.registry.find("data-sources", key)
+    if isinstance(found, DataSource):
+        return found
+    if key != BUILTIN:
+        raise PlanError(f"data source {key!r} does not exist")
+    url = platform.settings.events_url
+    if not url or url.startswith("duckdb:///"):
+        url = str(
+            Path(url.removeprefix("duckdb:///"))
+            if url
+            else platform.settings.data_dir / "events.duckdb"
+        )
+    return builtin_source(url)
+
+
+def plan_experiment(platform: Platform, key: str, *, now: datetime | None = None) -> Plan:
+    """The plan of an experiment's analysis as the registry defines it now."""
+    reg = platform.registry
+    experiment = reg.find("experiments", key)
+    if not isinstance(experiment, Experiment):
+        raise PlanError(f"experiment {key!r} does not exist")
+    source = data_source(platform, experiment.analysis.datasource)
+    segment = None
+    if experiment.analysis.segment is not None:
+        found = reg.find("segments", experiment.analysis.segment)
+        if not isinstance(found, Segment):
+            raise PlanError(
+                f"analysis.segment: segment {experiment.analysis.segment!r} does not exist"
+            )
+        segment = (found.sql, found.identifier_type)
+    return build_plan(
+        experiment,
+        {m.key: m for m in reg.all("metrics")},
+        {f.key: f for f in reg.all("fact-tables")},
+        source,
+        now=now or platform.clock(),
+        segment=segment,
+        # liftkit's exposures table keeps attributes as jsonb in PostgreSQL.
+        attributes_type="jsonb" if source.type == "postgres" else "json",
+    )
+
+
+def connect_source(source: DataSource, *, threads: int | None = None) -> Connection:
+    from liftkit.warehouse import connect
+
+    return connect(source.type, source.url, timeout=source.timeout_seconds, threads=threads)
+
+
+def run(
+    platform: Platform,
+    key: str,
+    *,
+    actor: str = "system",
+    progress: Progress | None = None,
+    connection: Connection | None = None,
+    save: bool = True,
+) -> Snapshot:
+    """Analyse experiment ``key`` and store the snapshot (unless ``save`` is False)."""
+    started = time.perf_counter()
+    now = platform.clock()
+    plan = plan_experiment(platform, key, now=now)
+    experiment = platform.registry.get("experiments", key)
+    assert isinstance(experiment, Experiment)
+    source = data_source(platform, experiment.analysis.datasource)
+    queries = sql.build(plan)
+    steps = 2 + len(queries.quantiles)
+    tell = progress or (lambda step, total: None)
+    own = connection is None
+    conn = connection or connect_source(source)
+    try:
+        texts = {"main": sql.render(queries.main, conn.dialect)}
+        texts.update({k: sql.render(q, conn.dialect) for k, q in queries.quantiles.items()})
+        tell("metrics query", steps)
+        main = conn.query(texts["main"])
+        quantile_rows: dict[str, dict[str, Any]] = {}
+        for name in queries.quantiles:
+            tell(f"quantile {name}", steps)
+            answer = conn.query(texts[name])
+            quantile_rows[name] = {
+                r["lk_sarm"]: r
+                for r in ({k.lower(): v for k, v in rec.items()} for rec in answer.records())
+            }
+    finally:
+        if own:
+            conn.close()
+    tell("statistics", steps)
+    snapshot = analyse(plan, main.columns, main.rows, quantile_rows, now=now, actor=actor)
+    snapshot = snapshot.model_copy(
+        update={
+            "datasource": source.key,
+            "dialect": conn.dialect,
+            "queries": texts,
+            "phase": len(experiment.phases) - 1,
+            "seconds": time.perf_counter() - started,
+        }
+    )
+    return snapshot_store.save(platform.engine, snapshot) if save else snapshot
+
+
+def analyse(
+    plan: Plan,
+    columns: tuple[str, ...] | list[str],
+    rows: list[tuple[Any, ...]],
+    quantile_rows: dict[str, dict[Any, dict[str, Any]]],
+    *,
+    now: datetime,
+    actor: str,
+) -> Snapshot:
+    """Statistics, health and decision from the queries' results (no I/O)."""
+    arms = len(plan.variations)
+    cube = results.Cube.from_rows(plan, columns, rows)
+    everything = np.ones(len(cube.arm), dtype=bool)
+    totals = cube.totals(everything, arms)
+    multiple = int(cube.units[cube.arm < 0].sum())
+    per_metric: list[list[Any] | None] = []
+    for k, metric in enumerate(plan.metrics):
+        if metric.type == "quantile":
+            by_arm = quantile_rows.get(metric.key, {})
+            per_metric.append(
+                [results.quantile_stats(metric, by_arm.get(a, {})) for a in range(arms)]
+            )
+        else:
+            per_metric.append([results.metric_stats(k, metric, totals, a) for a in range(arms)])
+    days = (plan.end - plan.start).total_seconds() / 86400
+    units = totals["units"]
+    projected = float(units.sum()) * plan.settings.planned_days / max(days, 1.0)
+    comparer = results.Comparer(plan, sequential_tuning=max(projected, 1.0))
+    metric_results = results.metric_results(
+        plan, comparer, per_metric, correct=True, guardrails=True
+    )
+    checked, needed = health.check(plan, units, multiple, per_metric, days)
+    return Snapshot(
+        experiment=plan.experiment,
+        phase=0,
+        created_at=now,
+        created_by=actor,
+        start=plan.start,
+        end=plan.end,
+        datasource="",
+        dialect=plan.dialect,
+        engine=plan.settings.engine,
+        sequential=plan.settings.sequential,
+        correction=plan.settings.correction,
+        alpha=plan.settings.alpha,
+        variations=list(plan.variations),
+        health=checked,
+        decision=health.decide(plan, checked, metric_results, days, needed),
+        results=metric_results,
+        dimensions=results.slices(plan, cube, comparer),
+        series=results.series(plan, cube, comparer),
+        statistics=results.statistics_rows(plan, per_metric),
+    )
