@@ -47,7 +47,7 @@ def simulate(p: Planted) -> dict[str, pa.Table]:
     start = START.timestamp()
     arm = (rng.random(n) >= p.control_share).astype("int64")
     exposed = start + rng.random(n) * DAYS * 86400
-    z = rng.gamma(2.0, 0.5, n)
+    z = rng.gamma(0.7, 1 / 0.7, n)  # mean 1, variance 1.4: users differ a lot
     country = rng.choice(len(COUNTRIES), n, p=(0.4, 0.3, 0.2, 0.1))
     users = np.array([f"u{i}" for i in range(n)], dtype=object)
 
@@ -58,7 +58,7 @@ def simulate(p: Planted) -> dict[str, pa.Table]:
     doubled = rng.choice(n, p.both_arms, replace=False) if p.both_arms else []
     for i in doubled:
         exp_unit.append(users[i])
-        exp_at.append(exposed[i] + 3600)
+        exp_at.append(max(start, exposed[i] - 3600))  # inside the phase, as the first one
         exp_arm.append(1 - arm[i])
         exp_country.append(country[i])
     m = len(exp_unit)
@@ -98,13 +98,9 @@ def simulate(p: Planted) -> dict[str, pa.Table]:
         rows["anonymous_id"].extend([f"a{i}" for i in idx] if anonymous else [None] * len(idx))
 
     # Pre-exposure purchases (the CUPED covariate), up to 7 days before exposure.
-    pre = np.flatnonzero(rng.random(n) < np.minimum(BASE_RATE * z, 1.0))
-    add(
-        exposed[pre] - rng.random(pre.size) * 7 * 86400,
-        "purchase",
-        rng.lognormal(3.0, 0.6, pre.size),
-        pre,
-    )
+    pre = np.repeat(np.arange(n), rng.poisson(1.5 * z))
+    before = exposed[pre] - rng.random(pre.size) * 7 * 86400
+    add(before, "purchase", rng.lognormal(3.0, 0.6, pre.size), pre)
     # Post-exposure purchases; the treatment multiplies the probability by 1 + lift.
     rate = np.minimum(BASE_RATE * z * np.where(arm == 1, 1 + p.lift, 1.0), 1.0)
     post = np.flatnonzero(rng.random(n) < rate)
@@ -140,11 +136,13 @@ def simulate(p: Planted) -> dict[str, pa.Table]:
 ACTOR = "user:test"
 
 
-def registry_objects(engine: str = "duckdb", **analysis: Any) -> list[tuple[str, dict[str, Any]]]:
+def registry_objects(
+    source_type: str = "duckdb", **analysis: Any
+) -> list[tuple[str, dict[str, Any]]]:
     """Fact tables, metrics and the experiment ``planted`` over the simulated tables."""
     return [
         ("data-sources", {
-            "key": "warehouse", "type": engine,
+            "key": "warehouse", "type": source_type,
             "identifier_joins": [{"sql": "SELECT user_id, anonymous_id FROM identities",
                                   "identifiers": ["user_id", "anonymous_id"]}],
         }),
