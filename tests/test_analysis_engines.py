@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from analysis_support import ACTOR, Planted, registry_objects, simulate
-from warehouse_support import load_tables
 
+from analysis_support import ACTOR, Planted, registry_objects, simulate
 from liftkit import analysis
 from liftkit.analysis import Snapshot
 from liftkit.platform import Platform
 from liftkit.settings import Settings
+from warehouse_support import load_tables
 
 ENGINES = [
     "duckdb",
