@@ -26,6 +26,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "features": {"key": "new-checkout", "value_type": "boolean", "default_value": False},
     "experiments": {"key": "checkout-test", "hypothesis": "fewer steps, more orders"},
     "holdouts": {"key": "global-holdout", "share": 0.05},
+    "data-sources": {"key": "warehouse", "type": "postgres", "url": "postgresql://${PGURL}"},
+    "segments": {"key": "uk", "sql": "SELECT user_id FROM users WHERE country = 'GB'"},
     "fact-tables": {"key": "orders", "sql": "SELECT user_id, timestamp, amount FROM orders"},
     "metrics": {"key": "order-rate", "numerator": {"fact_table": "orders"}},
 }
