@@ -55,6 +55,7 @@ def admin_headers(platform: Platform) -> Callable[[], dict[str, str]]:
 #: Objects seeded before fuzzing, so generated requests also reach existing objects and
 #: revisions (random keys would only ever find 404s).
 SEEDS: dict[str, dict[str, Any]] = {
+    "segments": {"sql": "SELECT user_id FROM events"},
     "fact-tables": {"sql": "SELECT user_id, timestamp FROM events"},
     "metrics": {"numerator": {"fact_table": "seed"}},
 }

@@ -70,8 +70,14 @@ def plan_experiment(platform: Platform, key: str, *, now: datetime | None = None
 
 
 def connect_source(source: DataSource, *, threads: int | None = None) -> Connection:
-    from liftkit.warehouse import connect
+    from liftkit.warehouse import RUNNABLE, connect
 
+    if source.type not in RUNNABLE:
+        raise PlanError(
+            f"data source {source.key!r} is {source.type}: liftkit renders its SQL "
+            f"(liftkit analyze --sql --dialect {source.type}) but can only run "
+            f"{', '.join(RUNNABLE)} itself"
+        )
     return connect(source.type, source.url, timeout=source.timeout_seconds, threads=threads)
 
 

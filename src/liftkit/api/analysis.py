@@ -9,8 +9,6 @@ A run is synchronous (queries take seconds on the embedded store) and happens in
 thread, so the event loop keeps serving.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -118,7 +116,9 @@ def analysis_router(platform: Platform, auth: Authenticator) -> APIRouter:
         found = snapshots.get(platform.engine, snapshot_id)
         if found is None:
             raise HTTPException(404, f"snapshot {snapshot_id} does not exist")
-        principal.require("viewer", project(found.experiment), "reading results")
+        # A deleted experiment's snapshots stay readable, by those who may read every project.
+        experiment = registry.find("experiments", found.experiment)
+        principal.require("viewer", getattr(experiment, "project", None), "reading results")
         return found
 
     @router.get(

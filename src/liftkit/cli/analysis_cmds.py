@@ -54,6 +54,8 @@ def analyze(
     config: ConfigFile = None,
 ) -> None:
     """Analyse an experiment: queries, statistics, health checks and a stored snapshot."""
+    if dialect is not None and not show_sql:
+        fail("--dialect only applies with --sql (an analysis runs in its data source's dialect)")
     platform = open_platform(data_dir, database_url, config)
     try:
         if show_sql:
