@@ -8,7 +8,10 @@ from pathlib import Path
 import duckdb
 from typer.testing import CliRunner
 
+from liftkit import analysis
 from liftkit.cli._app import app
+from liftkit.platform import Platform
+from liftkit.settings import Settings
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "growthbook-sdk-cases.json"
 runner = CliRunner()
@@ -24,9 +27,11 @@ def test_demo_seeds_a_registry_evaluates_flags_and_analyses_the_simulated_test(
     assert (data_dir / "registry.db").exists()
     assert re.search(r"SDK client key \(production\): sdk-\w+", result.output)
     assert "pricing-2026" in result.output
-    assert re.search(r"relative lift [+-]\d+\.\d%", result.output)
-    counts = re.search(r"(\d+) vs (\d+) users", result.output)
-    assert counts and int(counts[1]) + int(counts[2]) == 4000
+    assert re.search(r"decision: (ship|roll back|keep running|stop|investigate)", result.output)
+    counts = re.search(r"units: control ([\d,]+), annual-first ([\d,]+)", result.output)
+    assert counts
+    n_control, n_treatment = (int(c.replace(",", "")) for c in counts.groups())
+    assert n_control + n_treatment == 4000
     assert re.search(r"Ingest key \(POST /api/v1/events\): lk_ing_\w+", result.output)
     # The simulated traffic is in the event store, one exposure per user, split as reported.
     with duckdb.connect(str(data_dir / "events.duckdb"), read_only=True) as con:
@@ -35,7 +40,15 @@ def test_demo_seeds_a_registry_evaluates_flags_and_analyses_the_simulated_test(
             "WHERE experiment_key = 'pricing-2026' GROUP BY 1 ORDER BY 1"
         ).fetchall()
         purchases = con.execute("SELECT count(*) FROM events WHERE name = 'purchase'").fetchone()
-    assert split == [(0, int(counts[1])), (1, int(counts[2]))]
+    assert split == [(0, n_control), (1, n_treatment)]
+    # The analysis was stored as the experiment's first snapshot.
+    platform = Platform(Settings(data_dir=data_dir))
+    try:
+        snapshot = analysis.latest(platform.engine, "pricing-2026")
+    finally:
+        platform.close()
+    assert snapshot is not None and snapshot.health.units["control"] == n_control
+    assert {m.metric for m in snapshot.results} == {"purchase", "revenue", "refunds"}
     assert purchases is not None and 200 < purchases[0] < 800
 
 
