@@ -423,3 +423,21 @@ def test_segment_numbers_are_per_spool(store: EventStore, tmp_path: Path) -> Non
     assert store.loaded_through("server-a") == store.loaded_through("server-b") == 1
     assert store.loaded_through("server-c") == 0
     assert store.counts() == {"exposures": 2, "events": 0}
+
+
+def test_duckdb_load_waits_while_an_analysis_reads_the_file(tmp_path: Path) -> None:
+    """An analysis in the same process opens the store read-only; a load then reports busy
+    (the loader retries later) instead of failing on DuckDB's configuration clash."""
+    from liftkit.warehouse import connect
+
+    store = DuckDBStore(tmp_path / "events.duckdb")
+    segment = tmp_path / "segment.ndjson"
+    segment.write_bytes(b"")
+    store.load(segment)
+    reader = connect("duckdb", str(tmp_path / "events.duckdb"))
+    try:
+        with pytest.raises(StoreBusy, match="read-only for an analysis"):
+            store.load(segment)
+    finally:
+        reader.close()
+    assert store.load(segment) == LoadResult(0, 0, 0)

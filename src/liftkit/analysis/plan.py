@@ -172,8 +172,9 @@ def build_plan(
     phase = experiment.current_phase()
     if phase is None:
         raise PlanError(f"experiment {experiment.key!r} has no phase yet: start it first")
-    end = phase.ended_at or now
-    start = phase.started_at
+    # Whole seconds: ClickHouse's DateTime literals have no fraction.
+    end = (phase.ended_at or now).replace(microsecond=0)
+    start = phase.started_at.replace(microsecond=0)
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     if end.tzinfo is None:

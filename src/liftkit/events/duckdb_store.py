@@ -77,6 +77,11 @@ class DuckDBStore:
             if "lock" in str(error).lower():
                 raise StoreBusy(f"{self.path} is open in another process") from error
             raise
+        except duckdb.ConnectionException as error:
+            # An analysis in this process holds the file read-only: wait for it, like a lock.
+            if "different configuration" in str(error):
+                raise StoreBusy(f"{self.path} is open read-only for an analysis") from error
+            raise
         con.execute("SET enable_progress_bar = false")  # no bar of DuckDB's own on stdout
         con.execute("SET TimeZone = 'UTC'")
         return con
