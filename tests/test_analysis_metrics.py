@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_support import ACTOR, START, Planted, registry_objects, simulate
-from warehouse_support import load_tables
 
+from analysis_support import ACTOR, START, Planted, registry_objects, simulate
 from liftkit import analysis, stats
 from liftkit.analysis import Snapshot
 from liftkit.platform import Platform
 from liftkit.settings import Settings
+from warehouse_support import load_tables
 
 PLANTED = Planted(users=3000, lift=0.2, seed=21)
 
@@ -89,7 +89,8 @@ def test_windows_and_capping_match_pandas(tmp_path: Path, raw: dict[str, pd.Data
         "first_day": per_unit(raw, o[(hours >= 1) & (hours < 25)]),
         "capped": per_unit(raw, o[hours >= 0]),
         "biggest": per_unit(raw, o[hours >= 0], "max").clip(upper=40),
-        "orders": per_unit(raw, o[(hours >= 0) & (o.timestamp >= end - pd.Timedelta(hours=48))], "count"),
+        "orders": per_unit(raw, o[(hours >= 0) & (o.timestamp >= end - pd.Timedelta(hours=48))],
+                           "count"),
     }  # fmt: skip
     arms = raw["units"].arm.to_numpy()
     cap = np.quantile(expected["capped"][arms >= 0], 0.9)  # linear: as PERCENTILE_CONT
