@@ -104,6 +104,7 @@ def test_dialect_specific_spellings() -> None:
     assert "PERCENTILE_CONT(0.99) WITHIN GROUP" in rendered("postgres")
     assert "JSONExtractString(attributes, 'country')" in rendered("clickhouse")
     assert "INTERVAL '3600 SECOND'" in rendered("postgres")
+    assert "AS DATETIME" not in rendered("bigquery")  # absolute time: TIMESTAMP
 
 
 def test_every_feature_reaches_the_sql() -> None:
@@ -115,7 +116,7 @@ def test_every_feature_reaches_the_sql() -> None:
     assert "INTERVAL 1209600 SECOND" in text  # CUPED lookback, 14 days
     assert "LEAST(" in text and "QUANTILE_CONT" in text  # absolute and percentile capping
     assert "COUNT(DISTINCT" in text and "ROW_NUMBER()" in text
-    assert "CAST('2026-03-09 00:00:00' AS TIMESTAMPTZ)" in text  # lookback: end − 48 h
+    assert "CAST('2026-03-09 00:00:00' AS TIMESTAMP)" in text  # lookback: end − 48 h
 
 
 def test_bad_user_sql_is_named() -> None:

@@ -76,7 +76,10 @@ def _num(value: float) -> exp.Expr:
 
 def _ts(value: datetime) -> exp.Expr:
     text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".")
-    return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMPTZ"))
+    # Plain TIMESTAMP: comparing a TIMESTAMP column with a TIMESTAMPTZ literal makes DuckDB
+    # cast every row (measured: 7 s of 18 s on 50M events). Sessions run in UTC, so a
+    # timestamptz column (PostgreSQL) compares with it correctly.
+    return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP"))
 
 
 def _shift(value: exp.Expr, seconds: int) -> exp.Expr:
@@ -119,6 +122,10 @@ def _filter(text: str, dialect: str, what: str) -> exp.Expr:
         return sqlglot.condition(text, dialect=dialect)
     except sqlglot.errors.ParseError as exc:
         raise ValueError(f"{what}: not a valid SQL condition: {exc}") from None
+
+
+#: Units' columns as the first fact table's aggregate carries them (see ``_Builder.facts``).
+_CARRIED = {"lk_variation": "lk_bvar", "lk_date": "lk_bday", "lk_first": "lk_bfirst"}
 
 
 # -- the query --------------------------------------------------------------------------------
@@ -188,12 +195,30 @@ class _Builder:
 
     # fact tables
 
-    def fact_joins(self, fact_key: str) -> list[tuple[exp.Expr, exp.Expr]]:
+    def fact_joins(
+        self, fact_key: str, since: datetime | None = None
+    ) -> list[tuple[exp.Expr, exp.Expr]]:
         """(source, ON condition) pairs joining units ``u`` to a fact table ``lk_f``, through
-        an identifier join table when the fact table lacks the experiment's identifier."""
+        an identifier join table when the fact table lacks the experiment's identifier.
+
+        With ``since``, the fact table is cut to rows from then to the analysis end first, so
+        the join condition stays an equality (all that every engine joins on)."""
         plan = self.plan
         fact = plan.facts[fact_key]
-        table = _query(fact.sql, self.dialect, f"fact table {fact_key!r}").subquery("lk_f")
+        table = _query(fact.sql, self.dialect, f"fact table {fact_key!r}")
+        if since is not None:
+            ts = _col(fact.timestamp_column)
+            table = (
+                exp.select(exp.Star())
+                .from_(table.subquery("lk_f0"))
+                .where(
+                    _and(
+                        exp.GTE(this=ts, expression=_ts(since)),
+                        exp.LT(this=ts.copy(), expression=_ts(plan.end)),
+                    )
+                )
+            )
+        table = table.subquery("lk_f")
         if plan.identifier in fact.identifier_columns:
             return [
                 (table, exp.EQ(this=_col(plan.identifier, "lk_f"), expression=_col("lk_unit", "u")))
@@ -220,9 +245,11 @@ class _Builder:
                 ]
         raise ValueError(f"fact table {fact_key!r} cannot be joined to {plan.identifier!r}")
 
-    def join_facts(self, query: exp.Select, fact_key: str) -> exp.Select:
-        for source, on in self.fact_joins(fact_key):
-            query = query.join(source, on=on)
+    def join_facts(
+        self, query: exp.Select, fact_key: str, since: datetime | None = None, kind: str = ""
+    ) -> exp.Select:
+        for source, on in self.fact_joins(fact_key, since):
+            query = query.join(source, on=on, join_type=kind or None)
         return query
 
     def condition(self, var: Variable, pre: bool, cuped: int | None) -> exp.Expr:
@@ -277,31 +304,38 @@ class _Builder:
                     slots[(var, True)] = max(slots.get((var, True)) or 0, metric.cuped)
         if self.plan.activation is not None:
             wanted.setdefault(self.plan.activation.fact, {})[(self.plan.activation, False)] = None
+        # The first fact table is LEFT JOINed to every unit and carries the units' columns:
+        # it is the base the others join to, which saves one join of all units.
+        carried = list(_CARRIED.items())
+        carried += [(f"lk_dim{i}", f"lk_bdim{i}") for i in range(len(self.plan.dimensions))]
         for n, (fact_key, slots) in enumerate(wanted.items()):
             name = f"lk_agg{n}"
             columns: dict[tuple[Variable, bool], str] = {}
             selects: list[exp.Expr] = [_col("lk_unit", "u").as_("lk_key")]
+            if n == 0:  # one value per unit; MIN is cheaper than grouping by them (measured)
+                selects += [exp.Min(this=_col(c, "u")).as_(alias) for c, alias in carried]
             for i, ((var, pre), cuped) in enumerate(slots.items()):
                 columns[(var, pre)] = f"lk_c{i}"
                 cond = self.condition(var, pre, cuped)
                 selects.append(self.aggregate(var, cond).as_(f"lk_c{i}"))
-            fact = self.plan.facts[fact_key]
-            ts = _col(fact.timestamp_column, "lk_f")
             lookback = max((c or 0) for c in slots.values())
+            since = self.plan.start - _td(lookback)
             query = exp.select(*selects).from_(exp.to_table("lk_units").as_("u"))
-            query = (
-                self.join_facts(query, fact_key)
-                .where(
-                    _and(
-                        exp.GTE(this=_col("lk_variation", "u"), expression=_num(0)),
-                        exp.GTE(this=ts, expression=_ts(self.plan.start - _td(lookback))),
-                        exp.LT(this=ts.copy(), expression=_ts(self.plan.end)),
-                    )
+            if n == 0:
+                query = self.join_facts(query, fact_key, since, "left")
+            else:
+                query = self.join_facts(query, fact_key, since).where(
+                    exp.GTE(this=_col("lk_variation", "u"), expression=_num(0))
                 )
-                .group_by(_col("lk_unit", "u"))
-            )
-            self.ctes.append((name, query))
+            self.ctes.append((name, query.group_by(_col("lk_unit", "u"))))
             self.aggs[fact_key] = (name, columns)
+
+    def unit_column(self, name: str) -> exp.Expr:
+        """A unit's column (variation, date, first exposure, dimension) in ``lk_values``'s
+        FROM: carried by the first fact table's aggregate, or ``lk_units`` if there is none."""
+        if not self.aggs:
+            return _col(name, "u")
+        return _col(_CARRIED.get(name, name.replace("lk_dim", "lk_bdim")), "a0")
 
     def unit_value(self, var: Variable, pre: bool, *, zero: bool = True) -> exp.Expr:
         """A unit's aggregate; 0 for units without matching rows unless ``zero`` is False
@@ -313,10 +347,11 @@ class _Builder:
     def values(self) -> None:
         """Per unit: each metric's variables as doubles, capped, NULL while incomplete."""
         plan = self.plan
+        unit = self.unit_column
         raw: list[exp.Expr] = [
-            _col("lk_variation", "u").as_("lk_arm"),
-            _col("lk_date", "u").as_("lk_day"),
-            *(_col(f"lk_dim{i}", "u").as_(f"lk_d{i}") for i in range(len(plan.dimensions))),
+            unit("lk_variation").as_("lk_arm"),
+            unit("lk_date").as_("lk_day"),
+            *(unit(f"lk_dim{i}").as_(f"lk_d{i}") for i in range(len(plan.dimensions))),
         ]
         percentile: list[tuple[str, float]] = []
         for k, metric in enumerate(plan.metrics):
@@ -335,26 +370,29 @@ class _Builder:
                     value = exp.Least(this=value, expressions=[_num(cap.value or 0)])
                 if metric.complete_after is not None:
                     done = exp.LTE(
-                        this=_shift(_col("lk_first", "u"), metric.complete_after),
+                        this=_shift(unit("lk_first"), metric.complete_after),
                         expression=_ts(plan.end),
                     )
                     value = _case(done, value)
                 raw.append(value.as_(f"lk_v{k}_{i}"))
                 if cap.type == "percentile" and role in ("num", "pre_num"):
                     percentile.append((f"lk_v{k}_{i}", float(cap.value or 1.0)))
-        query = exp.select(*raw).from_(exp.to_table("lk_units").as_("u"))
-        for fact_key, (name, _) in self.aggs.items():
-            del fact_key
+        names = [name for name, _ in self.aggs.values()]
+        if names:
+            query = exp.select(*raw).from_(exp.to_table(names[0]).as_("a0"))
+        else:
+            query = exp.select(*raw).from_(exp.to_table("lk_units").as_("u"))
+        for name in names[1:]:
             alias = name.replace("lk_agg", "a")
             query = query.join(
                 exp.to_table(name).as_(alias),
-                on=exp.EQ(this=_col("lk_key", alias), expression=_col("lk_unit", "u")),
+                on=exp.EQ(this=_col("lk_key", alias), expression=_col("lk_key", "a0")),
                 join_type="left",
             )
         if plan.activation is not None:
             reached = exp.EQ(this=self.unit_value(plan.activation, False), expression=_num(1))
             query = query.where(
-                exp.or_(exp.LT(this=_col("lk_variation", "u"), expression=_num(0)), reached)
+                exp.or_(exp.LT(this=unit("lk_variation"), expression=_num(0)), reached)
             )
         if not percentile:
             self.ctes.append(("lk_values", query))
@@ -594,5 +632,17 @@ def _exact_percentile(node: exp.Expr, dialect: str) -> exp.Expr:
     return node
 
 
+def _utc_timestamp(node: exp.Expr, dialect: str) -> exp.Expr:
+    """BigQuery's TIMESTAMP is absolute time (sqlglot maps plain TIMESTAMP to DATETIME)."""
+    if (
+        dialect == "bigquery"
+        and isinstance(node, exp.DataType)
+        and node.this == exp.DType.TIMESTAMP
+    ):
+        return exp.DataType.build("TIMESTAMPTZ")
+    return node
+
+
 def _for_dialect(query: exp.Expr, dialect: str) -> exp.Expr:
-    return query.copy().transform(_exact_percentile, dialect)
+    out = query.copy().transform(_exact_percentile, dialect)
+    return out.transform(_utc_timestamp, dialect)

@@ -8,8 +8,8 @@ WITH lk_exposures AS (
   FROM exposures
   WHERE
     experiment_key = 'planted'
-    AND timestamp >= CAST('2026-03-01 00:00:00' AS TIMESTAMPTZ)
-    AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+    AND timestamp >= CAST('2026-03-01 00:00:00' AS TIMESTAMP)
+    AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
     AND hash_value IN (
       SELECT
         user_id
@@ -34,6 +34,10 @@ WITH lk_exposures AS (
 ), lk_agg0 AS (
   SELECT
     u.lk_unit AS lk_key,
+    MIN(u.lk_variation) AS lk_bvar,
+    MIN(u.lk_date) AS lk_bday,
+    MIN(u.lk_first) AS lk_bfirst,
+    MIN(u.lk_dim0) AS lk_bdim0,
     MAX(CASE WHEN lk_f.timestamp >= u.lk_first THEN 1 ELSE 0 END) AS lk_c0,
     MAX(
       CASE
@@ -69,26 +73,29 @@ WITH lk_exposures AS (
     COUNT(
       CASE
         WHEN lk_f.timestamp >= u.lk_first
-        AND lk_f.timestamp >= CAST('2026-03-09 00:00:00' AS TIMESTAMPTZ)
+        AND lk_f.timestamp >= CAST('2026-03-09 00:00:00' AS TIMESTAMP)
         THEN 1
       END
     ) AS lk_c7,
     COUNT(DISTINCT CASE WHEN lk_f.timestamp >= u.lk_first THEN lk_f.amount END) AS lk_c8
   FROM lk_units AS u
-  JOIN (
+  LEFT JOIN (
     SELECT
-      user_id,
-      timestamp,
-      value AS amount
-    FROM events
+      *
+    FROM (
+      SELECT
+        user_id,
+        timestamp,
+        value AS amount
+      FROM events
+      WHERE
+        name = 'purchase'
+    ) AS lk_f0
     WHERE
-      name = 'purchase'
+      timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMP)
+      AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
   ) AS lk_f
     ON lk_f.user_id = u.lk_unit
-  WHERE
-    u.lk_variation >= 0
-    AND lk_f.timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMPTZ)
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
   GROUP BY
     u.lk_unit
 ), lk_agg1 AS (
@@ -134,24 +141,29 @@ WITH lk_exposures AS (
     ON lk_j.user_id = u.lk_unit
   JOIN (
     SELECT
-      anonymous_id,
-      timestamp
-    FROM events
+      *
+    FROM (
+      SELECT
+        anonymous_id,
+        timestamp
+      FROM events
+      WHERE
+        name = 'page_view'
+    ) AS lk_f0
     WHERE
-      name = 'page_view'
+      timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMP)
+      AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
   ) AS lk_f
     ON lk_f.anonymous_id = lk_j.anonymous_id
   WHERE
     u.lk_variation >= 0
-    AND lk_f.timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMPTZ)
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
   GROUP BY
     u.lk_unit
 ), lk_raw AS (
   SELECT
-    u.lk_variation AS lk_arm,
-    u.lk_date AS lk_day,
-    u.lk_dim0 AS lk_d0,
+    a0.lk_bvar AS lk_arm,
+    a0.lk_bday AS lk_day,
+    a0.lk_bdim0 AS lk_d0,
     CAST(COALESCE(a0.lk_c0, 0) AS DOUBLE) AS lk_v0_0,
     CAST(COALESCE(a0.lk_c1, 0) AS DOUBLE) AS lk_v0_1,
     CAST(COALESCE(a0.lk_c2, 0) AS DOUBLE) AS lk_v1_0,
@@ -167,20 +179,18 @@ WITH lk_exposures AS (
     CAST(COALESCE(a0.lk_c8, 0) AS DOUBLE) AS lk_v6_0,
     CAST(a0.lk_c2 AS DOUBLE) AS lk_v8_0,
     CASE
-      WHEN u.lk_first + INTERVAL '604800 SECOND' <= CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+      WHEN a0.lk_bfirst + INTERVAL '604800 SECOND' <= CAST('2026-03-11 00:00:00' AS TIMESTAMP)
       THEN CAST(COALESCE(a1.lk_c2, 0) AS DOUBLE)
     END AS lk_v9_0,
     CAST(COALESCE(a1.lk_c3, 0) AS DOUBLE) AS lk_v10_0,
     CAST(COALESCE(a1.lk_c4, 0) AS DOUBLE) AS lk_v10_1,
     CAST(COALESCE(a1.lk_c0, 0) AS DOUBLE) AS lk_v11_0,
     CAST(COALESCE(a1.lk_c1, 0) AS DOUBLE) AS lk_v11_1
-  FROM lk_units AS u
-  LEFT JOIN lk_agg0 AS a0
-    ON a0.lk_key = u.lk_unit
+  FROM lk_agg0 AS a0
   LEFT JOIN lk_agg1 AS a1
-    ON a1.lk_key = u.lk_unit
+    ON a1.lk_key = a0.lk_key
   WHERE
-    u.lk_variation < 0 OR COALESCE(a1.lk_c3, 0) = 1
+    a0.lk_bvar < 0 OR COALESCE(a1.lk_c3, 0) = 1
 ), lk_caps AS (
   SELECT
     PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY
@@ -298,8 +308,8 @@ WITH lk_exposures AS (
   FROM exposures
   WHERE
     experiment_key = 'planted'
-    AND timestamp >= CAST('2026-03-01 00:00:00' AS TIMESTAMPTZ)
-    AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+    AND timestamp >= CAST('2026-03-01 00:00:00' AS TIMESTAMP)
+    AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
     AND hash_value IN (
       SELECT
         user_id
@@ -324,6 +334,10 @@ WITH lk_exposures AS (
 ), lk_agg0 AS (
   SELECT
     u.lk_unit AS lk_key,
+    MIN(u.lk_variation) AS lk_bvar,
+    MIN(u.lk_date) AS lk_bday,
+    MIN(u.lk_first) AS lk_bfirst,
+    MIN(u.lk_dim0) AS lk_bdim0,
     MAX(CASE WHEN lk_f.timestamp >= u.lk_first THEN 1 ELSE 0 END) AS lk_c0,
     MAX(
       CASE
@@ -359,26 +373,29 @@ WITH lk_exposures AS (
     COUNT(
       CASE
         WHEN lk_f.timestamp >= u.lk_first
-        AND lk_f.timestamp >= CAST('2026-03-09 00:00:00' AS TIMESTAMPTZ)
+        AND lk_f.timestamp >= CAST('2026-03-09 00:00:00' AS TIMESTAMP)
         THEN 1
       END
     ) AS lk_c7,
     COUNT(DISTINCT CASE WHEN lk_f.timestamp >= u.lk_first THEN lk_f.amount END) AS lk_c8
   FROM lk_units AS u
-  JOIN (
+  LEFT JOIN (
     SELECT
-      user_id,
-      timestamp,
-      value AS amount
-    FROM events
+      *
+    FROM (
+      SELECT
+        user_id,
+        timestamp,
+        value AS amount
+      FROM events
+      WHERE
+        name = 'purchase'
+    ) AS lk_f0
     WHERE
-      name = 'purchase'
+      timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMP)
+      AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
   ) AS lk_f
     ON lk_f.user_id = u.lk_unit
-  WHERE
-    u.lk_variation >= 0
-    AND lk_f.timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMPTZ)
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
   GROUP BY
     u.lk_unit
 ), lk_agg1 AS (
@@ -424,24 +441,29 @@ WITH lk_exposures AS (
     ON lk_j.user_id = u.lk_unit
   JOIN (
     SELECT
-      anonymous_id,
-      timestamp
-    FROM events
+      *
+    FROM (
+      SELECT
+        anonymous_id,
+        timestamp
+      FROM events
+      WHERE
+        name = 'page_view'
+    ) AS lk_f0
     WHERE
-      name = 'page_view'
+      timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMP)
+      AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
   ) AS lk_f
     ON lk_f.anonymous_id = lk_j.anonymous_id
   WHERE
     u.lk_variation >= 0
-    AND lk_f.timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMPTZ)
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
   GROUP BY
     u.lk_unit
 ), lk_raw AS (
   SELECT
-    u.lk_variation AS lk_arm,
-    u.lk_date AS lk_day,
-    u.lk_dim0 AS lk_d0,
+    a0.lk_bvar AS lk_arm,
+    a0.lk_bday AS lk_day,
+    a0.lk_bdim0 AS lk_d0,
     CAST(COALESCE(a0.lk_c0, 0) AS DOUBLE) AS lk_v0_0,
     CAST(COALESCE(a0.lk_c1, 0) AS DOUBLE) AS lk_v0_1,
     CAST(COALESCE(a0.lk_c2, 0) AS DOUBLE) AS lk_v1_0,
@@ -457,20 +479,18 @@ WITH lk_exposures AS (
     CAST(COALESCE(a0.lk_c8, 0) AS DOUBLE) AS lk_v6_0,
     CAST(a0.lk_c2 AS DOUBLE) AS lk_v8_0,
     CASE
-      WHEN u.lk_first + INTERVAL '604800 SECOND' <= CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+      WHEN a0.lk_bfirst + INTERVAL '604800 SECOND' <= CAST('2026-03-11 00:00:00' AS TIMESTAMP)
       THEN CAST(COALESCE(a1.lk_c2, 0) AS DOUBLE)
     END AS lk_v9_0,
     CAST(COALESCE(a1.lk_c3, 0) AS DOUBLE) AS lk_v10_0,
     CAST(COALESCE(a1.lk_c4, 0) AS DOUBLE) AS lk_v10_1,
     CAST(COALESCE(a1.lk_c0, 0) AS DOUBLE) AS lk_v11_0,
     CAST(COALESCE(a1.lk_c1, 0) AS DOUBLE) AS lk_v11_1
-  FROM lk_units AS u
-  LEFT JOIN lk_agg0 AS a0
-    ON a0.lk_key = u.lk_unit
+  FROM lk_agg0 AS a0
   LEFT JOIN lk_agg1 AS a1
-    ON a1.lk_key = u.lk_unit
+    ON a1.lk_key = a0.lk_key
   WHERE
-    u.lk_variation < 0 OR COALESCE(a1.lk_c3, 0) = 1
+    a0.lk_bvar < 0 OR COALESCE(a1.lk_c3, 0) = 1
 ), lk_caps AS (
   SELECT
     PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY
@@ -524,7 +544,7 @@ WITH lk_exposures AS (
     ON lk_f.user_id = u.lk_unit
   WHERE
     u.lk_variation >= 0
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
     AND lk_f.timestamp >= u.lk_first
     AND NOT lk_f.amount IS NULL
 ), lk_ranked AS (
@@ -612,8 +632,8 @@ WITH lk_exposures AS (
   FROM exposures
   WHERE
     experiment_key = 'planted'
-    AND timestamp >= CAST('2026-03-01 00:00:00' AS TIMESTAMPTZ)
-    AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+    AND timestamp >= CAST('2026-03-01 00:00:00' AS TIMESTAMP)
+    AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
     AND hash_value IN (
       SELECT
         user_id
@@ -638,6 +658,10 @@ WITH lk_exposures AS (
 ), lk_agg0 AS (
   SELECT
     u.lk_unit AS lk_key,
+    MIN(u.lk_variation) AS lk_bvar,
+    MIN(u.lk_date) AS lk_bday,
+    MIN(u.lk_first) AS lk_bfirst,
+    MIN(u.lk_dim0) AS lk_bdim0,
     MAX(CASE WHEN lk_f.timestamp >= u.lk_first THEN 1 ELSE 0 END) AS lk_c0,
     MAX(
       CASE
@@ -673,26 +697,29 @@ WITH lk_exposures AS (
     COUNT(
       CASE
         WHEN lk_f.timestamp >= u.lk_first
-        AND lk_f.timestamp >= CAST('2026-03-09 00:00:00' AS TIMESTAMPTZ)
+        AND lk_f.timestamp >= CAST('2026-03-09 00:00:00' AS TIMESTAMP)
         THEN 1
       END
     ) AS lk_c7,
     COUNT(DISTINCT CASE WHEN lk_f.timestamp >= u.lk_first THEN lk_f.amount END) AS lk_c8
   FROM lk_units AS u
-  JOIN (
+  LEFT JOIN (
     SELECT
-      user_id,
-      timestamp,
-      value AS amount
-    FROM events
+      *
+    FROM (
+      SELECT
+        user_id,
+        timestamp,
+        value AS amount
+      FROM events
+      WHERE
+        name = 'purchase'
+    ) AS lk_f0
     WHERE
-      name = 'purchase'
+      timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMP)
+      AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
   ) AS lk_f
     ON lk_f.user_id = u.lk_unit
-  WHERE
-    u.lk_variation >= 0
-    AND lk_f.timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMPTZ)
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
   GROUP BY
     u.lk_unit
 ), lk_agg1 AS (
@@ -738,24 +765,29 @@ WITH lk_exposures AS (
     ON lk_j.user_id = u.lk_unit
   JOIN (
     SELECT
-      anonymous_id,
-      timestamp
-    FROM events
+      *
+    FROM (
+      SELECT
+        anonymous_id,
+        timestamp
+      FROM events
+      WHERE
+        name = 'page_view'
+    ) AS lk_f0
     WHERE
-      name = 'page_view'
+      timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMP)
+      AND timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMP)
   ) AS lk_f
     ON lk_f.anonymous_id = lk_j.anonymous_id
   WHERE
     u.lk_variation >= 0
-    AND lk_f.timestamp >= CAST('2026-02-15 00:00:00' AS TIMESTAMPTZ)
-    AND lk_f.timestamp < CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
   GROUP BY
     u.lk_unit
 ), lk_raw AS (
   SELECT
-    u.lk_variation AS lk_arm,
-    u.lk_date AS lk_day,
-    u.lk_dim0 AS lk_d0,
+    a0.lk_bvar AS lk_arm,
+    a0.lk_bday AS lk_day,
+    a0.lk_bdim0 AS lk_d0,
     CAST(COALESCE(a0.lk_c0, 0) AS DOUBLE) AS lk_v0_0,
     CAST(COALESCE(a0.lk_c1, 0) AS DOUBLE) AS lk_v0_1,
     CAST(COALESCE(a0.lk_c2, 0) AS DOUBLE) AS lk_v1_0,
@@ -771,20 +803,18 @@ WITH lk_exposures AS (
     CAST(COALESCE(a0.lk_c8, 0) AS DOUBLE) AS lk_v6_0,
     CAST(a0.lk_c2 AS DOUBLE) AS lk_v8_0,
     CASE
-      WHEN u.lk_first + INTERVAL '604800 SECOND' <= CAST('2026-03-11 00:00:00' AS TIMESTAMPTZ)
+      WHEN a0.lk_bfirst + INTERVAL '604800 SECOND' <= CAST('2026-03-11 00:00:00' AS TIMESTAMP)
       THEN CAST(COALESCE(a1.lk_c2, 0) AS DOUBLE)
     END AS lk_v9_0,
     CAST(COALESCE(a1.lk_c3, 0) AS DOUBLE) AS lk_v10_0,
     CAST(COALESCE(a1.lk_c4, 0) AS DOUBLE) AS lk_v10_1,
     CAST(COALESCE(a1.lk_c0, 0) AS DOUBLE) AS lk_v11_0,
     CAST(COALESCE(a1.lk_c1, 0) AS DOUBLE) AS lk_v11_1
-  FROM lk_units AS u
-  LEFT JOIN lk_agg0 AS a0
-    ON a0.lk_key = u.lk_unit
+  FROM lk_agg0 AS a0
   LEFT JOIN lk_agg1 AS a1
-    ON a1.lk_key = u.lk_unit
+    ON a1.lk_key = a0.lk_key
   WHERE
-    u.lk_variation < 0 OR COALESCE(a1.lk_c3, 0) = 1
+    a0.lk_bvar < 0 OR COALESCE(a1.lk_c3, 0) = 1
 ), lk_caps AS (
   SELECT
     PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY
