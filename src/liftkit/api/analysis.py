@@ -23,11 +23,7 @@ from liftkit.analysis.snapshot import Decision
 from liftkit.api.auth import Authenticator, Principal
 from liftkit.api.errors import RESPONSES, field_error
 from liftkit.platform import Platform
-
-DIALECTS = (
-    "duckdb", "postgres", "clickhouse", "spark", "bigquery", "snowflake", "redshift", "trino",
-    "databricks",
-)  # fmt: skip
+from liftkit.registry.datasources import DIALECTS
 
 
 class SnapshotSummary(BaseModel):

@@ -21,11 +21,7 @@ from liftkit.analysis import PlanError, Snapshot, plan_experiment, run
 from liftkit.analysis import sql as analysis_sql
 from liftkit.analysis.snapshot import MetricResult
 from liftkit.cli._common import ConfigFile, DatabaseUrl, DataDir, console, fail, open_platform
-
-DIALECTS = (
-    "duckdb", "postgres", "clickhouse", "spark", "bigquery", "snowflake", "redshift", "trino",
-    "databricks",
-)  # fmt: skip
+from liftkit.registry.datasources import DIALECTS
 
 
 class Format(StrEnum):

@@ -8,7 +8,7 @@ data source ``events`` and needs no registry object; saving one with that key ov
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -25,6 +25,8 @@ DataSourceType = Literal[
     "trino",
     "databricks",
 ]
+#: Every dialect liftkit renders SQL for, by sqlglot's name.
+DIALECTS: tuple[str, ...] = get_args(DataSourceType)
 #: The data source liftkit's own event store is, when the registry holds no object by that key.
 BUILTIN = "events"
 

@@ -26,27 +26,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from liftkit.registry.datasources import DataSourceType
+
 if TYPE_CHECKING:
     import httpx
 
-Dialect = Literal[
-    "duckdb",
-    "postgres",
-    "clickhouse",
-    "spark",
-    "bigquery",
-    "snowflake",
-    "redshift",
-    "trino",
-    "databricks",
-]
+#: The registry declares the dialects (a data source's ``type``); they are sqlglot's names.
+Dialect = DataSourceType
 RUNNABLE: tuple[str, ...] = ("duckdb", "postgres", "clickhouse", "spark")
 
 # How long connect("duckdb", path) waits for a writer (liftkit's event loader holds events.duckdb
