@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The gbstats oracle pins pandas<2/numpy<2, which chDB rules out; see pyproject.toml.
+	$(BIN)/python -m pip install --quiet --no-deps 'gbstats==0.8.0'
 	touch $(STAMP)
 
 demo: $(STAMP)
