@@ -80,6 +80,9 @@ class Plan:
     facts: dict[str, FactTable]
     joins: tuple[IdentifierJoin, ...]
     metrics: tuple[PlannedMetric, ...]
+    #: Where the SQL runs, and the index of the phase analysed.
+    source: DataSource
+    phase: int
     activation: Variable | None = None
 
 
@@ -236,7 +239,9 @@ def build_plan(
         start=start,
         end=end,
         identifier=identifier,
-        dialect=_dialect(source),
+        dialect=source.type,
+        source=source,
+        phase=len(experiment.phases) - 1,
         settings=settings,
         exposure_sql=source.exposure_sql,
         attributes_type=attributes_type,
@@ -248,10 +253,6 @@ def build_plan(
         metrics=tuple(planned),
         activation=activation,
     )
-
-
-def _dialect(source: DataSource) -> str:
-    return source.type
 
 
 def builtin_source(events_url: str) -> DataSource:

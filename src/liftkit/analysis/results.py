@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -345,8 +345,6 @@ def series(plan: Plan, cube: Cube, comparer: Comparer) -> list[SeriesPoint]:
 
 def statistics_rows(plan: Plan, per_metric: list[list[Any] | None]) -> list[dict[str, Any]]:
     """The sufficient statistics as plain dicts (snapshot.statistics)."""
-    from dataclasses import asdict
-
     rows = []
     for k, metric in enumerate(plan.metrics):
         arms = per_metric[k]

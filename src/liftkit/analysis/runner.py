@@ -94,9 +94,7 @@ def run(
     started = time.perf_counter()
     now = platform.clock()
     plan = plan_experiment(platform, key, now=now)
-    experiment = platform.registry.get("experiments", key)
-    assert isinstance(experiment, Experiment)
-    source = data_source(platform, experiment.analysis.datasource)
+    source = plan.source
     queries = sql.build(plan)
     steps = 2 + len(queries.quantiles)
     tell = progress or (lambda step, total: None)
@@ -125,7 +123,7 @@ def run(
             "datasource": source.key,
             "dialect": conn.dialect,
             "queries": texts,
-            "phase": len(experiment.phases) - 1,
+            "phase": plan.phase,
             "seconds": time.perf_counter() - started,
         }
     )

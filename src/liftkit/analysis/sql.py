@@ -21,7 +21,7 @@ name used in the same SELECT (ClickHouse resolves aliases query-wide).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlglot
 from sqlglot import exp
@@ -138,6 +138,8 @@ class _Builder:
         self.ctes: list[tuple[str, exp.Query]] = []
         # fact key -> (cte name, {variable key: column})
         self.aggs: dict[str, tuple[str, dict[tuple[Variable, bool], str]]] = {}
+        # Percentile-capped value columns get a new name in lk_values (see ``values``).
+        self.renamed: dict[str, str] = {}
 
     # exposures and units
 
@@ -271,7 +273,9 @@ class _Builder:
             window = exp.LT(this=ts.copy(), expression=_shift(first.copy(), var.delay + var.window))
         lookback = None
         if var.lookback is not None:
-            lookback = exp.GTE(this=ts.copy(), expression=_ts(self.plan.end - _td(var.lookback)))
+            lookback = exp.GTE(
+                this=ts.copy(), expression=_ts(self.plan.end - timedelta(seconds=var.lookback))
+            )
         return _and(
             exp.GTE(this=ts, expression=_shift(first, var.delay)), window, lookback, *filters
         )
@@ -319,7 +323,7 @@ class _Builder:
                 cond = self.condition(var, pre, cuped)
                 selects.append(self.aggregate(var, cond).as_(f"lk_c{i}"))
             lookback = max((c or 0) for c in slots.values())
-            since = self.plan.start - _td(lookback)
+            since = self.plan.start - timedelta(seconds=lookback)
             query = exp.select(*selects).from_(exp.to_table("lk_units").as_("u"))
             if n == 0:
                 query = self.join_facts(query, fact_key, since, "left")
@@ -431,7 +435,7 @@ class _Builder:
         self.renamed = {c: f"{c}c" for c in capped}
 
     def value_col(self, name: str) -> exp.Column:
-        return _col(getattr(self, "renamed", {}).get(name, name))
+        return _col(self.renamed.get(name, name))
 
     def main(self) -> exp.Query:
         plan = self.plan
@@ -584,12 +588,6 @@ class _Builder:
             on=exp.EQ(this=_col("lk_carm", "k"), expression=_col("lk_sarm", "s")),
         )  # fmt: skip
         return self.with_ctes(final, extra)
-
-
-def _td(seconds: int):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    return timedelta(seconds=seconds)
 
 
 def _json_key(name: str) -> str:
