@@ -30,6 +30,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "segments": {"key": "uk", "sql": "SELECT user_id FROM users WHERE country = 'GB'"},
     "fact-tables": {"key": "orders", "sql": "SELECT user_id, timestamp, amount FROM orders"},
     "metrics": {"key": "order-rate", "numerator": {"fact_table": "orders"}},
+    "playbooks": {"key": "checkout-ramp", "experiment": "checkout-test"},
 }
 
 

@@ -58,6 +58,7 @@ SEEDS: dict[str, dict[str, Any]] = {
     "segments": {"sql": "SELECT user_id FROM events"},
     "fact-tables": {"sql": "SELECT user_id, timestamp FROM events"},
     "metrics": {"numerator": {"fact_table": "seed"}},
+    "playbooks": {"experiment": "seed"},
 }
 
 

@@ -22,11 +22,16 @@ from liftkit.api.auth import Authenticator
 from liftkit.api.live import document_ingest, live_router
 from liftkit.api.observability import Metrics, TimingMiddleware
 from liftkit.api.payloads import PayloadCache
+from liftkit.api.playbooks import playbooks_router
+from liftkit.automation import Controller
 from liftkit.events import Pipeline
 from liftkit.platform import Platform
 
 
-def create_app(platform: Platform, *, pipeline: Pipeline | None = None) -> Starlette:
+def create_app(
+    platform: Platform, *, pipeline: Pipeline | None = None, controller: Controller | None = None
+) -> Starlette:
+    """The app; the playbook controller runs inside it unless ``settings.controller`` is off."""
     metrics = Metrics()
     cache = PayloadCache(platform, metrics)
     pipeline = pipeline or Pipeline(platform.settings, platform.registry)
@@ -34,6 +39,14 @@ def create_app(platform: Platform, *, pipeline: Pipeline | None = None) -> Starl
         platform.accounts, pipeline, Cors(platform.settings.cors_origins)
     )
     metrics.watch_events(pipeline, events.stats)
+    controller = controller or Controller(
+        platform,
+        # New events in the store are what can change a playbook's decision: skip measuring
+        # again until some arrive, and start a cycle as soon as they do.
+        watermark=lambda: pipeline.loader.stats.loads if pipeline.started else None,
+    )
+    if platform.settings.controller:
+        pipeline.on_loaded.append(controller.wake)
 
     api = FastAPI(
         title="liftkit",
@@ -48,15 +61,22 @@ def create_app(platform: Platform, *, pipeline: Pipeline | None = None) -> Starl
         live_router(pipeline, platform.registry, Authenticator(platform.accounts)),
         prefix=rest.PREFIX,
     )
+    api.include_router(
+        playbooks_router(platform, Authenticator(platform.accounts), controller),
+        prefix=rest.PREFIX,
+    )
     document_ingest(api)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(pipeline.start)
         await cache.start()
+        if platform.settings.controller:
+            controller.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(controller.stop)
             await cache.stop()
             await anyio.to_thread.run_sync(pipeline.stop)
 
@@ -73,6 +93,7 @@ def create_app(platform: Platform, *, pipeline: Pipeline | None = None) -> Starl
     app.state.cache = cache
     app.state.metrics = metrics
     app.state.pipeline = pipeline
+    app.state.controller = controller
     app.add_middleware(TimingMiddleware, metrics=metrics)
     # Outermost: answers SDK payload requests before routing (measured: 60% → 80% of a bare
     # ASGI app's requests/s; benchmarks/README.md). It times them itself.

@@ -59,6 +59,10 @@ class Settings:
     spool_max_mb: int = _setting(1024, "unloaded events kept on disk before ingest answers 503")
     spool_max_pending_mb: int = _setting(64, "events waiting for fsync before ingest answers 503")
     live_max_units: int = _setting(1_000_000, "units tracked per experiment by live counters")
+    controller: bool = _setting(True, "run the playbook controller inside the server")
+    controller_interval_seconds: float = _setting(
+        10.0, "seconds between controller cycles (new events wake it sooner)"
+    )
 
     @property
     def registry_url(self) -> str:

@@ -60,12 +60,16 @@ class Loader:
         *,
         interval: float = 1.0,
         on_start: Callable[[], None] | None = None,
+        on_loaded: Callable[[], None] | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
         self.interval = interval
         self.stats = LoaderStats()
         self._on_start = on_start
+        self._announced = 0
+        #: Called after segments with new rows were loaded (the controller wakes up on it).
+        self._on_loaded = on_loaded
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._loading = threading.Lock()
@@ -111,21 +115,32 @@ class Loader:
     def load_sealed(self) -> bool:
         """Load every sealed segment; False if the store was busy or a load failed."""
         with self._loading:  # one at a time: the thread, or flush() from a test or an import
-            for number, path in self.spool.sealed():
-                start = time.perf_counter()
-                try:
-                    result = self.store.load(path, number, spool=self.spool.id)
-                except StoreBusy as error:
-                    self.stats.busy += 1
-                    self.stats.last_error = str(error)
-                    return False
-                except Exception as error:
-                    self._failed(number, error)
-                    return False
-                self.stats.add(result, time.perf_counter() - start)
-                self.stats.failed_attempts.pop(number, None)
-                self.spool.remove(number)
-            return True
+            try:
+                return self._load_sealed()
+            finally:
+                if self._on_loaded is not None and self.stats.loads != self._announced:
+                    self._announced = self.stats.loads
+                    try:
+                        self._on_loaded()
+                    except Exception:
+                        log.exception("events: a load listener failed")
+
+    def _load_sealed(self) -> bool:
+        for number, path in self.spool.sealed():
+            start = time.perf_counter()
+            try:
+                result = self.store.load(path, number, spool=self.spool.id)
+            except StoreBusy as error:
+                self.stats.busy += 1
+                self.stats.last_error = str(error)
+                return False
+            except Exception as error:
+                self._failed(number, error)
+                return False
+            self.stats.add(result, time.perf_counter() - start)
+            self.stats.failed_attempts.pop(number, None)
+            self.spool.remove(number)
+        return True
 
     def _failed(self, number: int, error: Exception) -> None:
         self.stats.failures += 1

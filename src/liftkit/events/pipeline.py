@@ -72,6 +72,8 @@ class Pipeline:
         self.counters = LiveCounters(settings.live_max_units)
         self.started = False
         self.not_running = "the event pipeline is not running (starting or shutting down)"
+        #: Called (on the loader's thread) after new events reached the store.
+        self.on_loaded: list[Callable[[], None]] = []
 
     @property
     def store(self) -> EventStore:
@@ -97,10 +99,18 @@ class Pipeline:
             log.warning("events: %s", self.not_running)
             return
         self.loader = Loader(
-            self.spool, self.store, interval=settings.events_load_seconds, on_start=self.rebuild
+            self.spool,
+            self.store,
+            interval=settings.events_load_seconds,
+            on_start=self.rebuild,
+            on_loaded=self._loaded,
         )
         self.loader.start()
         self.started = True
+
+    def _loaded(self) -> None:
+        for listener in list(self.on_loaded):
+            listener()
 
     def stop(self) -> None:
         """Finish pending writes, load what the spool holds, close the store."""

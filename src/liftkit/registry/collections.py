@@ -13,6 +13,7 @@ from liftkit.registry.datasources import DataSource, Segment
 from liftkit.registry.experiments import Experiment
 from liftkit.registry.features import Feature
 from liftkit.registry.metrics import FactTable, Metric
+from liftkit.registry.playbooks import Playbook
 from liftkit.registry.targeting import (
     Attribute,
     Environment,
@@ -59,6 +60,7 @@ COLLECTIONS: dict[str, Collection] = {
         Collection("segments", "Segment", Segment, status_field="datasource"),
         Collection("fact-tables", "FactTable", FactTable, status_field="datasource"),
         Collection("metrics", "Metric", Metric, status_field="type"),
+        Collection("playbooks", "Playbook", Playbook, status_field="type"),
     )
 }
 BY_KIND: dict[str, Collection] = {c.kind: c for c in COLLECTIONS.values()}

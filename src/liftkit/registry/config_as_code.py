@@ -32,7 +32,7 @@ from liftkit.registry.store import Registry
 #: Dependency order: what an object may refer to is created before it (deletes run backwards).
 ORDER = (
     "projects", "environments", "attributes", "namespaces", "saved-groups", "experiments",
-    "holdouts", "features", "data-sources", "segments", "fact-tables", "metrics",
+    "holdouts", "features", "data-sources", "segments", "fact-tables", "metrics", "playbooks",
 )  # fmt: skip
 #: Deleting these takes everything in them with it, so pruning them must be asked for by name.
 PROTECTED = frozenset({"projects", "environments"})

@@ -110,6 +110,67 @@ snapshots = Table(
     Index(None, "experiment", "id"),
 )
 
+#: The controller's runtime state per playbook (the definition is the registry object).
+playbook_state = Table(
+    "playbook_state",
+    metadata,
+    Column("playbook", String(200), primary_key=True),
+    Column("state", JSON, nullable=False),
+    _at("updated_at"),
+)
+
+#: Every decision the controller took (or in dry-run would have taken), with its numbers.
+#: ``step`` is the idempotency key of an action: a crash between deciding and acting finds the
+#: decided step again instead of deciding a second one.
+playbook_timeline = Table(
+    "playbook_timeline",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("playbook", String(200), nullable=False),
+    _at("at"),
+    Column("step", String(200), nullable=True),
+    Column("rule", String(60), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("numbers", JSON, nullable=True),
+    Column("actor", String(200), nullable=False),
+    UniqueConstraint("playbook", "step"),
+    Index(None, "playbook", "id"),
+)
+
+#: Time-limited leases (which process is the controller, on SQLite).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    _at("expires_at"),
+)
+
+#: Webhook notifications: an outbox retried with backoff, so restarts lose none.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    #: Unique per notification and URL; receivers can use it to drop repeats.
+    Column("event_id", String(200), nullable=False),
+    Column("playbook", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    #: As configured (``${ENV}`` unexpanded), so the database holds no more than the registry.
+    Column("secret", Text, nullable=False, default=""),
+    Column("format", String(20), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _at("next_at"),
+    Column("last_error", Text, nullable=False, default=""),
+    _at("created_at"),
+    _at("sent_at", nullable=True),
+    UniqueConstraint("event_id", "url"),
+    Index(None, "status", "next_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
