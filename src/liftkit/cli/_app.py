@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 import liftkit
-from liftkit.cli import analysis_cmds, config_cmds, events_cmds, server_cmds
+from liftkit.cli import analysis_cmds, config_cmds, events_cmds, playbook_cmds, server_cmds
 from liftkit.cli._common import console, fail
 from liftkit.cli.server_cmds import run_server
 from liftkit.demo import SimulatedTraffic, seed
@@ -30,6 +30,7 @@ server_cmds.register(app)
 config_cmds.register(app)
 events_cmds.register(app)
 analysis_cmds.register(app)
+playbook_cmds.register(app)
 
 DEMO_USERS = [
     {"id": "alice", "country": "GB", "plan": "pro", "appVersion": "3.2.0"},
