@@ -72,8 +72,11 @@ class World:
     @classmethod
     def build(cls, tmp_path: Path, database_url: str, playbook: dict[str, Any],
               *, variations: int = 2, controller: bool = True) -> World:  # fmt: skip
+        """``controller``: whether an app built on this platform runs the controller itself."""
         clock = Clock()
-        settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+        settings = Settings(
+            data_dir=tmp_path / "data", database_url=database_url, controller=controller
+        )
         platform = Platform(settings, clock=clock)
         platform.bootstrap()
         for name, body in registry_objects(playbook.get("experiment", "checkout"), variations):
