@@ -47,7 +47,11 @@ class NamespaceRange(Model):
 
 
 class Phase(Model):
-    """A period with fixed traffic; a new phase (new coverage or weights) restarts analysis."""
+    """A period with fixed weights; a new phase restarts analysis.
+
+    Widening ``coverage`` with the same weights moves nobody between arms (it only adds users to
+    every arm), so playbooks ramp coverage within a phase; new weights need a new phase.
+    """
 
     name: str = ""
     started_at: datetime
