@@ -259,4 +259,6 @@ def transition(
             s.bandit_cycle, s.bandit_cycle_at = cycle, now
     elif action == "archive":
         s.status = "archived"
+    elif action == "notify" and decision.step and decision.step not in s.notified:
+        s.notified.append(decision.step)
     return s

@@ -95,14 +95,17 @@ def _days(since: datetime | None, now: datetime) -> float:
 
 def _on_outcome(
     s: Situation, setting: str, outcome: str, reason: str, winner: str | None = None
-) -> Decision:
+) -> Decision | None:
     """The decision an outcome's configured action makes (promote, rollback, pause, notify).
 
-    The step name carries the state's epoch, which a resume raises, so a playbook paused by a
+    An outcome that only notifies does so once, then stays silent. The step name carries the
+    state's epoch, which a resume raises, so a playbook paused by a
     health check, resumed, and failing again is paused again.
     """
     action: Action = setting  # type: ignore[assignment]
     step = f"{action}:{outcome}" + (f"#{s.state.epoch}" if s.state.epoch else "")
+    if action == "notify" and step in s.state.notified:
+        return None  # people were told; let later rules (runtime limits) speak
     return Decision(action, reason, step=step, winner=winner, outcome=outcome)
 
 
@@ -230,8 +233,11 @@ def _final_stage(s: Situation) -> bool:
     return s.state.stage >= len(s.playbook.stages) - 1
 
 
-def _guardrails_pass(ev: Evidence) -> bool:
-    return all(g.passed for g in ev.guardrails)
+def _guardrails_pass(s: Situation, ev: Evidence) -> bool:
+    """Every guardrail measured and shown non-inferior (an unmeasured one has not passed)."""
+    measured = {g.metric for g in ev.guardrails}
+    wanted = {g.metric for g in s.playbook.guardrails}
+    return wanted <= measured and all(g.passed for g in ev.guardrails)
 
 
 @rule
@@ -247,8 +253,9 @@ def primary(s: Situation) -> Decision | None:
     """After the minimum runtime at full ramp, act on a clear result of the primary metric."""
     if not _running(s) or s.playbook.type == "rollout" or not _final_stage(s):
         return None
-    if _days(s.state.started_at, s.now) < s.playbook.min_runtime:
-        return None
+    days = _days(s.state.started_at, s.now)
+    if days < s.playbook.min_runtime or days >= s.playbook.max_runtime_days:
+        return None  # too early, or past the maximum runtime (its own rule concludes)
     return _conclude(s, "", final=False)
 
 
@@ -276,7 +283,7 @@ def _conclude(s: Situation, why: str, *, final: bool) -> Decision | None:
                 f"{prefix}every variation lost on {p.metric}",
                 winner=p.winner,
             )
-        if not s.playbook.require_non_inferior or _guardrails_pass(ev):
+        if not s.playbook.require_non_inferior or _guardrails_pass(s, ev):
             effect = p.effects.get(p.winner)
             shown = f" ({effect:+.1%})" if effect is not None else ""
             return _on_outcome(
@@ -295,7 +302,7 @@ def _conclude(s: Situation, why: str, *, final: bool) -> Decision | None:
         s.playbook.type == "rollout"
         and ev is not None
         and not any(g.breached for g in ev.guardrails)
-    ) and (not s.playbook.require_non_inferior or _guardrails_pass(ev)):
+    ) and (not s.playbook.require_non_inferior or _guardrails_pass(s, ev)):
         return _on_outcome(s, actions.win, "won", f"{prefix}no guardrail failed", winner=winner)
     return _on_outcome(
         s,
@@ -322,7 +329,7 @@ def rollout_complete(s: Situation) -> Decision | None:
     ev = _measured(s)
     if ev is None:
         return Decision("hold", "last stage done, waiting for a measurement")
-    if s.playbook.require_non_inferior and not _guardrails_pass(ev):
+    if s.playbook.require_non_inferior and not _guardrails_pass(s, ev):
         return Decision("hold", "last stage done; waiting for every guardrail to pass")
     return _on_outcome(
         s,

@@ -47,6 +47,8 @@ class State(BaseModel):
     winner: str | None = None
     ended_at: datetime | None = None
     code_removed: bool = False
+    #: Steps of outcomes that only notify, already sent (they are not repeated).
+    notified: list[str] = Field(default_factory=list)
     bandit_cycle: int = 0
     bandit_cycle_at: datetime | None = None
     #: Closed bandit periods: per period, each arm's (units, mean, variance of the mean).
