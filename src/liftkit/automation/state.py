@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from liftkit.registry.tables import playbook_state, playbook_timeline
@@ -83,41 +83,29 @@ def load(engine: Engine, playbook: str) -> State:
     return State() if row is None else State.model_validate(row.state)
 
 
-def save(engine: Engine, playbook: str, state: State, now: datetime) -> None:
+def _upsert(conn: Connection, playbook: str, state: State, now: datetime) -> None:
     body = state.model_dump(mode="json")
+    done = conn.execute(
+        update(playbook_state)
+        .where(playbook_state.c.playbook == playbook)
+        .values(state=body, updated_at=now)
+    ).rowcount
+    if not done:
+        conn.execute(insert(playbook_state).values(playbook=playbook, state=body, updated_at=now))
+
+
+def save(engine: Engine, playbook: str, state: State, now: datetime) -> None:
     with engine.begin() as conn:
-        done = conn.execute(
-            update(playbook_state)
-            .where(playbook_state.c.playbook == playbook)
-            .values(state=body, updated_at=now)
-        ).rowcount
-        if not done:
-            conn.execute(
-                insert(playbook_state).values(playbook=playbook, state=body, updated_at=now)
-            )
+        _upsert(conn, playbook, state, now)
 
 
 def finish(
-    engine: Engine,
-    playbook: str,
-    state: State,
-    entry_id: int,
-    now: datetime,
-    *,
+    engine: Engine, playbook: str, state: State, entry_id: int, now: datetime, *,
     status: str = "done",
-) -> None:
+) -> None:  # fmt: skip
     """Save the state and mark the step, in one transaction (so neither happens alone)."""
-    body = state.model_dump(mode="json")
     with engine.begin() as conn:
-        done = conn.execute(
-            update(playbook_state)
-            .where(playbook_state.c.playbook == playbook)
-            .values(state=body, updated_at=now)
-        ).rowcount
-        if not done:
-            conn.execute(
-                insert(playbook_state).values(playbook=playbook, state=body, updated_at=now)
-            )
+        _upsert(conn, playbook, state, now)
         conn.execute(
             update(playbook_timeline)
             .where(playbook_timeline.c.id == entry_id)
