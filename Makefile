@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/events_import.py
 	$(BIN)/python benchmarks/delivery.py
 	$(BIN)/python benchmarks/analysis.py
+	$(BIN)/python benchmarks/rollback.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

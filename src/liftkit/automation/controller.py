@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liftkit.automation")
 ACTOR_PREFIX = "automation:"
-#: A measurement is reused while no new events arrived, but never for longer than this.
-REUSE_SECONDS = 300.0
+#: A measurement is reused while no new events arrived, but never for longer than this (events
+#: stamped ahead of the server's clock are counted once their time has come).
+REUSE_SECONDS = 30.0
 #: Manual overrides (``Controller.override``).
 COMMANDS = ("pause", "resume", "stage", "kill", "code-removed")
 
@@ -74,7 +75,7 @@ class Controller:
         self.interval = interval or platform.settings.controller_interval_seconds
         #: Changes whenever new events reached the store (None: always measure again).
         self.watermark = watermark
-        self._seen: dict[str, tuple[object, float, Evidence]] = {}
+        self._seen: dict[str, tuple[object, float, Evidence, bool]] = {}
         self._mutex = threading.RLock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -119,14 +120,24 @@ class Controller:
     def _evidence(
         self, playbook: Playbook, current: state.State, experiment: Any, now: datetime
     ) -> Evidence:
+        """This cycle's evidence; the last one again while nothing can have changed it.
+
+        A measurement is reused only when no events were loaded since it *and* since the one
+        before it: the window ends at the second the query runs, so events stamped in that
+        second (or a little ahead, from a fast client clock) are counted by the measurement
+        after the one a load triggered. And never for longer than ``REUSE_SECONDS``.
+        """
         mark = self.watermark() if self.watermark is not None else None
-        seen = self._seen.get(playbook.key)
-        fresh = time.monotonic()
         version = (mark, experiment.model_dump_json())
-        if mark is not None and seen and seen[0] == version and fresh - seen[1] < REUSE_SECONDS:
-            return seen[2]
+        seen = self._seen.get(playbook.key)
+        clock = time.monotonic()
+        if mark is not None and seen is not None:
+            same, at, evidence, settled = seen
+            if same == version and settled and clock - at < REUSE_SECONDS:
+                return evidence
         evidence = measure.gather(self.platform, playbook, current, experiment, now)
-        self._seen[playbook.key] = (version, fresh, evidence)
+        settled = seen is not None and seen[0] == version
+        self._seen[playbook.key] = (version, clock, evidence, settled)
         return evidence
 
     def _execute(
