@@ -112,10 +112,8 @@ def _stop(
     actor: str,
     why: str,
 ) -> None:
-    if experiment.status == "stopped":
-        same = experiment.released_variation == release
-        if same:
-            return
+    if experiment.status == "stopped" and experiment.released_variation == release:
+        return  # already so (its phase end and result stay as they were first recorded)
     phases = [p.model_copy() for p in experiment.phases]
     if phases and phases[-1].ended_at is None:
         phases[-1] = phases[-1].model_copy(update={"ended_at": now})

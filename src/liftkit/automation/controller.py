@@ -238,15 +238,13 @@ class Controller:
             self.registry.record(
                 actor, f"playbook.{decision.action}", decision.reason, playbook=playbook.key
             )
-        self._notify(playbook, decision, entry, now)
+        self._notify(playbook, decision, entry.step or entry.action, now)
         return after
 
-    def _notify(
-        self, playbook: Playbook, decision: Decision, entry: state.Entry, now: datetime
-    ) -> None:
+    def _notify(self, playbook: Playbook, decision: Decision, step: str, now: datetime) -> None:
         if not playbook.notify:
             return
-        event_id = f"{playbook.key}:{entry.step}"
+        event_id = f"{playbook.key}:{step}"
         event = {
             "id": event_id,
             "type": f"playbook.{decision.action}",
@@ -318,19 +316,7 @@ class Controller:
             )
             self.registry.record(actor, f"playbook.{command}", why, playbook=key, stage=stage)
             if decision is not None:
-                fake = state.Entry(
-                    id=0,
-                    playbook=key,
-                    at=now,
-                    step=f"override-{command}-{now.timestamp()}",
-                    rule="override",
-                    action=command,
-                    status="done",
-                    reason=why,
-                    numbers=None,
-                    actor=actor,
-                )
-                self._notify(playbook, decision, fake, now)
+                self._notify(playbook, decision, f"override-{command}-{now.timestamp():.0f}", now)
             return after
 
     # -- the loop ------------------------------------------------------------------------------
