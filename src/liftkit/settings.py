@@ -63,6 +63,15 @@ class Settings:
     controller_interval_seconds: float = _setting(
         10.0, "seconds between controller cycles (new events wake it sooner)"
     )
+    reminders_interval_seconds: float = _setting(
+        3600.0, "seconds between knowledge-base reminder runs inside the server (0: off)"
+    )
+    smtp_url: str = _setting(
+        "",
+        "mail server for digests: smtp://[user:password@]host[:port] (STARTTLS when offered) or "
+        "smtps://…; ${NAME} placeholders are read from the environment",
+    )
+    mail_from: str = _setting("liftkit@localhost", "sender address of digest mail")
 
     @property
     def registry_url(self) -> str:

@@ -45,6 +45,7 @@ _WRITE_ROLE_OVERRIDES: dict[str, Role] = {
     "metrics": "analyst",
     "fact-tables": "analyst",
     "segments": "analyst",
+    "briefs": "analyst",
 }
 
 _bearer = HTTPBearer(
@@ -182,6 +183,21 @@ class Authenticator:
             "authentication required: send 'Authorization: Bearer <secret key>' or log in "
             "with POST /api/v1/session"
         )
+
+    def optional(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        session: Annotated[str | None, Security(_cookie)],
+    ) -> Principal | None:
+        """The caller if the request has credentials, else None (for ``?key=`` feeds)."""
+        if bearer is None and session is None and "authorization" not in request.headers:
+            return None
+        return self(request, bearer, session)
+
+    def for_key(self, token: str) -> Principal:
+        """The caller a secret key stands for, when it arrives outside the header."""
+        return self._by_key(token)
 
     def _by_key(self, token: str) -> Principal:
         key = self.accounts.resolve_key(token)

@@ -12,6 +12,7 @@ from liftkit.api.analysis import analysis_router
 from liftkit.api.audit import audit_router
 from liftkit.api.auth import Authenticator
 from liftkit.api.keys import keys_router
+from liftkit.api.knowledge import knowledge_router
 from liftkit.api.objects import routers as object_routers
 from liftkit.api.session import session_router
 from liftkit.api.users import users_router
@@ -32,6 +33,7 @@ def install(api: FastAPI, platform: Platform) -> None:
         keys_router(platform, auth),
         users_router(platform, auth),
         analysis_router(platform, auth),
+        knowledge_router(platform, auth),
     ):
         v1.include_router(router)
     api.include_router(v1)

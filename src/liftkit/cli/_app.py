@@ -11,7 +11,14 @@ import typer
 from rich.table import Table
 
 import liftkit
-from liftkit.cli import analysis_cmds, config_cmds, events_cmds, playbook_cmds, server_cmds
+from liftkit.cli import (
+    analysis_cmds,
+    config_cmds,
+    events_cmds,
+    kb_cmds,
+    playbook_cmds,
+    server_cmds,
+)
 from liftkit.cli._common import console, fail
 from liftkit.cli.server_cmds import run_server
 from liftkit.demo import SimulatedTraffic, seed
@@ -31,6 +38,7 @@ config_cmds.register(app)
 events_cmds.register(app)
 analysis_cmds.register(app)
 playbook_cmds.register(app)
+kb_cmds.register(app)
 
 DEMO_USERS = [
     {"id": "alice", "country": "GB", "plan": "pro", "appVersion": "3.2.0"},

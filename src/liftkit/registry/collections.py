@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from liftkit.registry._base import ProjectObject, RegistryObject
+from liftkit.registry.briefs import Brief, BriefTemplate, KnowledgeSettings
 from liftkit.registry.datasources import DataSource, Segment
 from liftkit.registry.experiments import Experiment
 from liftkit.registry.features import Feature
@@ -61,6 +62,9 @@ COLLECTIONS: dict[str, Collection] = {
         Collection("fact-tables", "FactTable", FactTable, status_field="datasource"),
         Collection("metrics", "Metric", Metric, status_field="type"),
         Collection("playbooks", "Playbook", Playbook, status_field="type"),
+        Collection("briefs", "Brief", Brief, status_field="stage"),
+        Collection("brief-templates", "BriefTemplate", BriefTemplate),
+        Collection("knowledge-settings", "KnowledgeSettings", KnowledgeSettings),
     )
 }
 BY_KIND: dict[str, Collection] = {c.kind: c for c in COLLECTIONS.values()}

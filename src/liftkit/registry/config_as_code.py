@@ -33,6 +33,7 @@ from liftkit.registry.store import Registry
 ORDER = (
     "projects", "environments", "attributes", "namespaces", "saved-groups", "experiments",
     "holdouts", "features", "data-sources", "segments", "fact-tables", "metrics", "playbooks",
+    "knowledge-settings", "brief-templates", "briefs",
 )  # fmt: skip
 #: Deleting these takes everything in them with it, so pruning them must be asked for by name.
 PROTECTED = frozenset({"projects", "environments"})

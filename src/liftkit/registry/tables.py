@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -190,6 +191,26 @@ audit_log = Table(
 )
 
 #: Small counters; ``epoch`` rises with every publish so other processes notice changes.
+#: The knowledge base's search index: derived from briefs, experiments and snapshots, rebuilt when
+#: they change (``liftkit.knowledge.search``). PostgreSQL searches ``document`` (tsvector, GIN);
+#: SQLite searches an FTS5 table the search module keeps beside this one.
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("team", String(200), nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("outcome", String(20), nullable=True),
+    Column("tags", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    _at("date", nullable=True),
+    Column("document", TSVECTOR().with_variant(Text(), "sqlite"), nullable=True),
+    Index("ix_kb_documents_document", "document", postgresql_using="gin"),
+)
+
 meta = Table(
     "meta",
     metadata,

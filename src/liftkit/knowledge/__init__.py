@@ -1,0 +1,1 @@
+"""liftkit.knowledge: briefs, checklists, search, duplicates, meta-analysis, planning."""
