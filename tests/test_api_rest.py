@@ -33,11 +33,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "playbooks": {"key": "checkout-ramp", "experiment": "checkout-test"},
     "briefs": {
         "key": "fewer-steps",
-        "hypothesis": {"change": "one-page checkout", "audience": "mobile shoppers",
-                       "result": "more orders", "reason": "each step loses 8% of users"},
+        "hypothesis": {
+            "change": "one-page checkout",
+            "audience": "mobile shoppers",
+            "result": "more orders",
+            "reason": "each step loses 8% of users",
+        },
         "surface": "checkout",
         "tags": ["checkout"],
-    },  # fmt: skip
+    },
     "brief-templates": {"key": "standard", "required_fields": ["hypothesis", "metrics.primary"]},
     "knowledge-settings": {"key": "default", "scoring": "rice"},
 }

@@ -86,8 +86,12 @@ def test_the_index_follows_every_change(indexed: Platform) -> None:
     indexed.registry.delete("briefs", "express-pay", "user:bob")
     assert keys(index, "wishlist") == []
     # Experiments without a brief are searchable too (a brief is made up for them).
-    indexed.registry.save("experiments", {"key": "legacy-banner", "name": "Legacy banner test",
-                                          "hypothesis": "A banner sells wishlists"}, "user:bob")  # fmt: skip
+    legacy = {
+        "key": "legacy-banner",
+        "name": "Legacy banner",
+        "hypothesis": "Banners sell wishlists",
+    }
+    indexed.registry.save("experiments", legacy, "user:bob")
     assert keys(index, "wishlists") == ["legacy-banner"]
 
 

@@ -25,13 +25,14 @@ from liftkit.api.payloads import PayloadCache
 from liftkit.api.playbooks import playbooks_router
 from liftkit.automation import Controller
 from liftkit.events import Pipeline
+from liftkit.knowledge.schedule import ReminderLoop
 from liftkit.platform import Platform
 
 
 def create_app(
     platform: Platform, *, pipeline: Pipeline | None = None, controller: Controller | None = None
 ) -> Starlette:
-    """The app; the playbook controller runs inside it unless ``settings.controller`` is off."""
+    """The app; the playbook controller and the reminder loop run inside it unless turned off."""
     metrics = Metrics()
     cache = PayloadCache(platform, metrics)
     pipeline = pipeline or Pipeline(platform.settings, platform.registry)
@@ -66,6 +67,7 @@ def create_app(
         prefix=rest.PREFIX,
     )
     document_ingest(api)
+    reminder_loop = ReminderLoop(platform, interval=platform.settings.reminders_interval_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -73,9 +75,11 @@ def create_app(
         await cache.start()
         if platform.settings.controller:
             controller.start()
+        reminder_loop.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(reminder_loop.stop)
             await anyio.to_thread.run_sync(controller.stop)
             await cache.stop()
             await anyio.to_thread.run_sync(pipeline.stop)

@@ -168,8 +168,11 @@ def sample_size(ctx: Context) -> Item:
         f"{f.days:.0f} days; runs {needed:.0f} days (minimum {ctx.brief.criteria.min_days})"
     )
     b = ctx.brief
-    if b.planned_start and b.planned_end and (b.planned_end - b.planned_start).days < needed:
-        planned = (b.planned_end - b.planned_start).days
+    # Both planned days run the test (as on the calendar): 1–7 April is seven days.
+    planned = (
+        (b.planned_end - b.planned_start).days + 1 if b.planned_start and b.planned_end else None
+    )
+    if planned is not None and planned < needed:
         return Item("sample_size", label, "fail", f"{detail}; planned window is {planned} days")
     if f.days > LONG_DAYS:
         return Item("sample_size", label, "warn", f"{detail} — longer than {LONG_DAYS} days")
