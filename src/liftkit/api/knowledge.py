@@ -84,6 +84,10 @@ def knowledge_router(platform: Platform, auth: Authenticator) -> APIRouter:
                           "changing a brief's stage")  # fmt: skip
         return found
 
+    def readable(principal: Principal) -> list[Record]:
+        """Records in the projects the caller may read (similar briefs name other projects)."""
+        return [r for r in kb.records() if principal.can("viewer", r.brief.project)]
+
     def moved(fn: Any, *args: Any) -> BriefView:
         try:
             fn(*args)
@@ -126,14 +130,15 @@ def knowledge_router(platform: Platform, auth: Authenticator) -> APIRouter:
     def get_similar(
         key: str, principal: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 5
     ) -> list[dict[str, Any]]:
-        return [asdict(m) for m in kb.similar(brief(key, principal), limit=limit)]
+        found = brief(key, principal)
+        return [asdict(m) for m in kb.similar(found, readable(principal), limit=limit)]
 
     @router.post("/similar", operation_id="kb_similar_draft", summary="Near-duplicates of a draft")
     def post_similar(
         draft: Brief, principal: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 5
     ) -> list[dict[str, Any]]:
         principal.require("viewer", draft.project, "reading briefs")
-        return [asdict(m) for m in kb.similar(draft, limit=limit)]
+        return [asdict(m) for m in kb.similar(draft, readable(principal), limit=limit)]
 
     @router.post("/briefs/{key}/move", operation_id="kb_move", responses=_CONFLICT)
     def move(key: str, body: Move, principal: Caller) -> BriefView:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liftkit.api.auth import Authenticator, Forbidden, Principal, approve_role, write_role
 from liftkit.api.errors import RESPONSES, field_error
+from liftkit.knowledge import lifecycle
 from liftkit.registry import COLLECTIONS, Collection, DiffEntry, Registry, Revision
 from liftkit.registry._base import Key, ProjectObject, RegistryObject
 from liftkit.registry.accounts import Role
@@ -131,6 +132,12 @@ def project_of(spec: Collection, obj: RegistryObject | dict[str, Any] | None) ->
     return str(obj.get("project", "default")) if isinstance(obj, dict) else None
 
 
+#: Checks that keep a collection's own workflow from being skipped by a plain PUT.
+DIRECT_WRITE_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
+    "briefs": lifecycle.check_direct_write,
+}
+
+
 def collection_router(spec: Collection, registry: Registry, auth: Authenticator) -> APIRouter:
     """Every route of one collection, under ``/api/v1/{spec.name}``."""
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
@@ -139,6 +146,11 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
     op = name.replace("-", "_")
     writer, approver = write_role(spec), approve_role(spec)
     router = APIRouter(prefix=f"/{name}", tags=[name], responses=RESPONSES)
+
+    def guard(live: RegistryObject | None, body: RegistryObject) -> RegistryObject:
+        """Collection-specific rules for writes through these generic routes."""
+        check = DIRECT_WRITE_CHECKS.get(name)
+        return body if check is None else check(live, body)
 
     def require(principal: Principal, role: Role, projects: set[str | None], action: str) -> None:
         """``role`` on each project involved; objects shared by all projects need it on all."""
@@ -213,6 +225,7 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
             raise Conflict(
                 f"{kind} {body.key!r} exists already; PUT /api/v1/{name}/{body.key} changes it"
             )
+        body = guard(None, body)
         revision = registry.save(name, body, principal.actor, message=message, publish=publish)
         return outcome(revision, created=True)
 
@@ -242,6 +255,7 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
         if live is None:
             raise NotFound(f"{kind} {key!r} not found; POST /api/v1/{name} creates it")
         require(principal, writer, involved(key, body), f"changing {kind} {key!r}")
+        body = guard(live, body)
         revision = registry.save(name, body, principal.actor, message=message, publish=publish)
         return outcome(revision)
 
@@ -285,6 +299,7 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
     def draft(key: KeyPath, body: RegistryObject, principal: Caller, message: Message = "") -> Any:
         matching_key(key, body)
         require(principal, writer, involved(key, body), f"drafting {kind} {key!r}")
+        body = guard(registry.find(name, key), body)
         return registry.draft(name, body, principal.actor, message=message)
 
     @router.get(
@@ -341,6 +356,13 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
     def revert(key: KeyPath, body: RevertRequest, principal: Caller) -> Any:
         old = registry.revision(name, key, body.version)
         require(principal, writer, involved(key, old.body), f"reverting {kind} {key!r}")
+        if old.body is not None:  # reverting must not bring back a stage or an old approval
+            restored = guard(registry.find(name, key), spec.model.model_validate(old.body))
+            if restored.model_dump(mode="json") != old.body:
+                raise Conflict(
+                    f"version {body.version} has another stage, reviews or submitter; "
+                    "edit the brief instead"
+                )
         return outcome(registry.revert(name, key, body.version, principal.actor))
 
     return router

@@ -149,7 +149,8 @@ class KnowledgeBase:
                 m.key for m in self.platform.registry.all("metrics") if isinstance(m, Metric)
             ),
             feasibility=self.feasibility(brief, records),
-            matches=self.similar(brief, records),
+            # Only the brief's project: the checklist is read by that project's viewers.
+            matches=self.similar(brief, [r for r in records if r.brief.project == brief.project]),
             aa_tests=checklist.aa_history(self.platform, records),
         )
         return checklist.run(ctx)

@@ -24,6 +24,7 @@ from liftkit.knowledge import checklist
 from liftkit.knowledge.records import effective_stage
 from liftkit.platform import Platform
 from liftkit.registry.briefs import Brief, Outcome, Review, Stage
+from liftkit.registry.errors import InvalidObject
 from liftkit.registry.experiments import Experiment, Phase
 
 #: Moves anyone with write access may make directly (the rest have their own function).
@@ -80,6 +81,23 @@ def _experiment(platform: Platform, brief: Brief) -> Experiment | None:
     if not isinstance(found, Experiment):
         raise LifecycleError(f"experiment: {brief.experiment!r} does not exist")
     return found
+
+
+def check_direct_write(live: Brief | None, new: Brief) -> Brief:
+    """The brief to store for an edit through the plain object routes, without lifecycle skips.
+
+    ``reviews`` and ``submitted_by`` are read-only there (kept from the stored brief: only
+    review and submit record them); the stage may be set directly only to idea, planned or
+    archived, or left as it is.
+    """
+    before = live if isinstance(live, Brief) else Brief(key=new.key)
+    if new.stage != before.stage and new.stage not in ("idea", "planned", "archived"):
+        raise InvalidObject(
+            f"stage: {new.stage} is reached through the /api/v1/kb/briefs/{{key}} lifecycle "
+            "routes (submit, launch, conclude, ship)",
+            [{"loc": ["stage"], "msg": "use the lifecycle routes"}],
+        )
+    return new.model_copy(update={"reviews": before.reviews, "submitted_by": before.submitted_by})
 
 
 def stage_of(platform: Platform, brief: Brief) -> Stage:

@@ -116,7 +116,7 @@ def effective_stage(brief: Brief, experiment: Experiment | None) -> Stage:
     if experiment.status == "running":
         return "running"
     if experiment.status == "stopped":
-        if _shipped(experiment) is not None:
+        if _shipped(experiment, brief.conclusion.outcome) is not None:
             return "shipped"
         if experiment.result is not None or brief.conclusion.outcome is not None:
             return "decided"
@@ -124,10 +124,12 @@ def effective_stage(brief: Brief, experiment: Experiment | None) -> Stage:
     return brief.stage
 
 
-def _shipped(experiment: Experiment) -> str | None:
+def _shipped(experiment: Experiment, concluded: Outcome | None = None) -> str | None:
+    """The released treatment of a won experiment (won by its result or its brief's conclusion)."""
     control = experiment.variations[0].key
     released = experiment.released_variation
-    if experiment.result == "won" and released is not None and released != control:
+    won = (concluded or experiment.result) == "won"
+    if won and released is not None and released != control:
         return released
     return None
 
@@ -205,7 +207,9 @@ def record_of(
         started_at=started,
         ended_at=ended,
         decided_at=decided,
-        shipped_variation=_shipped(experiment) if experiment is not None else None,
+        shipped_variation=(
+            _shipped(experiment, brief.conclusion.outcome) if experiment is not None else None
+        ),
         effects=effects_of(snapshot) if snapshot is not None else (),
         snapshot_id=snapshot.id if snapshot is not None else None,
         synthetic=synthetic,

@@ -96,6 +96,8 @@ def document(record: Record) -> dict[str, Any]:
     when = record.decided_at or record.started_at
     if when is None and brief.planned_start is not None:
         when = datetime.combine(brief.planned_start, time(), tzinfo=UTC)
+    if when is not None:
+        when = _utc(when)
     return {
         "key": record.key,
         "project": brief.project,
@@ -198,7 +200,7 @@ class Index:
         """Matching records, best first (newest first without a query), and the total."""
         self.refresh()
         filters = filters or Filters()
-        where = _filter_clauses(filters)
+        where = _filter_clauses(filters, self.postgres)
         limit, offset = max(1, min(limit, 200)), max(0, offset)
         match = _fts_query(query) if query.strip() else None
         if query.strip() and match is None:
@@ -221,7 +223,7 @@ class Index:
                 literal_column("0.0").label("rank"),
             )
             .where(*where)
-            .order_by(docs.c.date.desc(), docs.c.key)
+            .order_by(docs.c.date.desc().nulls_last(), docs.c.key)
             .limit(limit)
             .offset(offset)
         ).all()
@@ -263,14 +265,14 @@ class Index:
         return [_hit(r) for r in rows], int(total)
 
 
-def _filter_clauses(f: Filters) -> list[Any]:
+def _filter_clauses(f: Filters, postgres: bool) -> list[Any]:
     where: list[Any] = []
     if f.project is not None:
         where.append(docs.c.project == f.project)
     if f.tag:
-        where.append(docs.c.tags.like(f"%|{f.tag}|%"))
+        where.append(_contains(docs.c.tags, f"|{f.tag}|", postgres))
     if f.metric:
-        where.append(docs.c.metrics.like(f"%|{f.metric}|%"))
+        where.append(_contains(docs.c.metrics, f"|{f.metric}|", postgres))
     if f.outcome:
         where.append(docs.c.outcome == f.outcome)
     if f.team:
@@ -278,10 +280,20 @@ def _filter_clauses(f: Filters) -> list[Any]:
     if f.stage:
         where.append(docs.c.stage == f.stage)
     if f.date_from is not None:
-        where.append(docs.c.date >= f.date_from)
+        where.append(docs.c.date >= _utc(f.date_from))
     if f.date_to is not None:
-        where.append(docs.c.date < f.date_to)
+        where.append(docs.c.date < _utc(f.date_to))
     return where
+
+
+def _contains(column: Any, text: str, postgres: bool) -> Any:
+    """Exact, case-sensitive substring test (LIKE would read ``_`` and ``%`` as wildcards)."""
+    return (func.strpos(column, text) if postgres else func.instr(column, text)) > 0
+
+
+def _utc(when: datetime) -> datetime:
+    """SQLite compares stored UTC text, so bounds with another offset are converted first."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _fts_query(query: str) -> str | None:
