@@ -431,15 +431,15 @@ def test_baseline_is_the_control_arm_from_the_newest_snapshot(
     bought, revenue = control_users(tables)
     records = KnowledgeBase(platform).records()
     p = bought.mean()
-    purchase = planning.metric_baseline(platform, records, "purchase")
+    purchase = planning.metric_baseline(records, "purchase")
     assert purchase is not None and purchase.source == "planted"
     assert purchase.mean == pytest.approx(p, rel=1e-12)
     assert purchase.variance == pytest.approx(p * (1 - p), rel=1e-12)
-    spend = planning.metric_baseline(platform, records, "revenue")
+    spend = planning.metric_baseline(records, "revenue")
     assert spend is not None
     assert spend.mean == pytest.approx(revenue.mean(), rel=1e-9)
     assert spend.variance == pytest.approx(revenue.var(ddof=1), rel=1e-9)
-    assert planning.metric_baseline(platform, records, "views") is None
+    assert planning.metric_baseline(records, "views") is None
 
 
 def test_feasibility_and_opportunity_from_measured_traffic_and_baseline(
@@ -447,7 +447,7 @@ def test_feasibility_and_opportunity_from_measured_traffic_and_baseline(
 ) -> None:
     load_aa(platform, tables)
     traffic = planning.measure_traffic(platform, hash_attribute="id")
-    base = planning.metric_baseline(platform, KnowledgeBase(platform).records(), "purchase")
+    base = planning.metric_baseline(KnowledgeBase(platform).records(), "purchase")
     assert traffic is not None and base is not None
     sizing = {"audience_share": 0.4, "expected_lift": 0.15, "value_per_conversion": 30}
     b = brief(criteria={"mde": 0.15, "alpha": 0.1, "power": 0.9}, sizing=sizing)

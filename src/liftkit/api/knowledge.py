@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from liftkit.api.auth import Authenticator, Principal
 from liftkit.api.errors import RESPONSES
 from liftkit.knowledge import digest as digests
-from liftkit.knowledge import lifecycle
+from liftkit.knowledge import lifecycle, meta
 from liftkit.knowledge.base import KnowledgeBase
 from liftkit.knowledge.records import Record
 from liftkit.knowledge.search import Filters
@@ -196,8 +196,6 @@ def knowledge_router(platform: Platform, auth: Authenticator) -> APIRouter:
         project: str | None = None,
     ) -> list[dict[str, Any]]:
         principal.require("viewer", project, "reading the knowledge base")
-        from liftkit.knowledge import meta
-
         return [asdict(r) for r in meta.win_rates(kb.records(project), by)]
 
     @router.get("/meta/metrics", operation_id="kb_metric_history", summary="Effects per metric")
@@ -208,15 +206,11 @@ def knowledge_router(platform: Platform, auth: Authenticator) -> APIRouter:
     @router.get("/meta/impact", operation_id="kb_impact", summary="Cumulative shrunk impact")
     def impact(principal: Caller, project: str | None = None) -> list[dict[str, Any]]:
         principal.require("viewer", project, "reading the knowledge base")
-        from liftkit.knowledge import meta
-
         return [asdict(s) for s in meta.cumulative_impact(kb.records(project))]
 
     @router.get("/leaderboard", operation_id="kb_leaderboard", summary="Top experiments, people")
     def leaderboard(principal: Caller, project: str | None = None) -> dict[str, Any]:
         principal.require("viewer", project, "reading the knowledge base")
-        from liftkit.knowledge import meta
-
         return asdict(meta.leaderboard(kb.records(project)))
 
     @router.get("/calendar", operation_id="kb_calendar", summary="Planned and running, conflicts")

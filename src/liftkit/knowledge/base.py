@@ -14,12 +14,13 @@ from typing import Any
 from liftkit.analysis.plan import PlanError
 from liftkit.knowledge import calendar, checklist, lifecycle, meta, planning, reminders
 from liftkit.knowledge import digest as digests
-from liftkit.knowledge.records import Record, load
+from liftkit.knowledge.records import Record, load, record_of
 from liftkit.knowledge.search import Filters, Hit, Index
 from liftkit.knowledge.similar import Match, similar
 from liftkit.platform import Platform
 from liftkit.registry.briefs import Brief, BriefTemplate, KnowledgeSettings, Outcome, Stage
 from liftkit.registry.errors import NotFound
+from liftkit.registry.experiments import Experiment
 from liftkit.registry.metrics import Metric
 from liftkit.warehouse.connections import WarehouseError
 
@@ -46,7 +47,7 @@ class KnowledgeBase:
         return found if isinstance(found, KnowledgeSettings) else KnowledgeSettings(key="default")
 
     def templates(self) -> list[BriefTemplate]:
-        return [t for t in self.platform.registry.all("brief-templates")]
+        return list(self.platform.registry.all("brief-templates"))
 
     def records(self, project: str | None = None) -> list[Record]:
         return load(self.platform, project=project)
@@ -82,14 +83,6 @@ class KnowledgeBase:
     def history(self, records: list[Record] | None = None) -> list[meta.MetricHistory]:
         return meta.effect_distribution(records if records is not None else self.records())
 
-    def default_mde(self, metric: str | None, records: list[Record]) -> float | None:
-        if metric is None:
-            return None
-        for h in meta.effect_distribution(records):
-            if h.metric == metric:
-                return h.default_mde
-        return None
-
     # -- planning ------------------------------------------------------------------------------
 
     def traffic(self, hash_attribute: str, datasource: str) -> planning.Traffic | None:
@@ -116,27 +109,23 @@ class KnowledgeBase:
         baseline = None
         if metric is not None:
             if ("baseline", metric) not in cache:
-                cache[("baseline", metric)] = planning.metric_baseline(
-                    self.platform, records, metric
-                )
+                cache[("baseline", metric)] = planning.metric_baseline(records, metric)
             baseline = cache[("baseline", metric)]
+        if "mde" not in cache:  # one pass over the history serves every brief
+            cache["mde"] = {h.metric: h.default_mde for h in meta.effect_distribution(records)}
         arms = len(experiment.variations) if experiment else 2
         return planning.feasibility(
             brief, baseline=baseline, traffic=cache[(attribute, source)],
-            default_mde=self.default_mde(metric, records), arms=arms,
+            default_mde=cache["mde"].get(metric), arms=arms,
         )  # fmt: skip
 
     def checklist(self, brief: Brief, records: list[Record] | None = None) -> list[checklist.Item]:
         records = records if records is not None else self.records()
         record = next((r for r in records if r.key == brief.key), None)
-        if record is None or record.brief != brief:
-            from liftkit.knowledge.records import record_of
-
-            experiment = None
-            if brief.experiment:
-                found = self.platform.registry.find("experiments", brief.experiment)
-                experiment = found if found is not None else None
-            record = record_of(brief, experiment, None, synthetic=False)  # type: ignore[arg-type]
+        if record is None or record.brief != brief:  # a draft, or an edit not yet indexed
+            found = self.platform.registry.find("experiments", brief.experiment or "")
+            experiment = found if isinstance(found, Experiment) else None
+            record = record_of(brief, experiment, None, synthetic=False)
             records = [r for r in records if r.key != brief.key] + [record]
         ctx = checklist.Context(
             brief=brief,
@@ -151,7 +140,7 @@ class KnowledgeBase:
             feasibility=self.feasibility(brief, records),
             # Only the brief's project: the checklist is read by that project's viewers.
             matches=self.similar(brief, [r for r in records if r.brief.project == brief.project]),
-            aa_tests=checklist.aa_history(self.platform, records),
+            aa_tests=checklist.aa_history(records),
         )
         return checklist.run(ctx)
 

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from liftkit.analysis import store as snapshot_store
 from liftkit.knowledge import calendar, similar
 from liftkit.knowledge.planning import Feasibility
 from liftkit.knowledge.records import Record
-from liftkit.platform import Platform
 from liftkit.registry.briefs import Brief, BriefTemplate, KnowledgeSettings
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -194,7 +192,7 @@ def conflicts(ctx: Context) -> Item:
     return Item("conflicts", label, "pass", "no overlapping experiment")
 
 
-def aa_history(platform: Platform, records: list[Record]) -> list[tuple[Record, datetime, bool]]:
+def aa_history(records: list[Record]) -> list[tuple[Record, datetime, bool]]:
     """A/A tests with their newest snapshot's time and whether it passed (no SRM, no effect)."""
     out = []
     for record in records:
@@ -203,7 +201,7 @@ def aa_history(platform: Platform, records: list[Record]) -> list[tuple[Record, 
             b.change_type.lower() in AA_MARKERS or AA_MARKERS & {t.lower() for t in b.tags}
         ):
             continue
-        snapshot = snapshot_store.latest(platform.engine, record.experiment.key)
+        snapshot = record.snapshot
         if snapshot is None:
             continue
         significant = any(

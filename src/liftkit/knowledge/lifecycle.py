@@ -33,6 +33,7 @@ _FREE_MOVES: dict[Stage, set[Stage]] = {
     "planned": {"idea"},
     "in_review": {"planned"},
 }
+_GUARDED = {"in_review", "running", "analysing", "decided", "shipped"}
 _UNREVIEWED = ("stage", "reviews", "submitted_by", "conclusion")
 
 
@@ -114,9 +115,6 @@ def move(platform: Platform, key: str, to: Stage, actor: str) -> Brief:
         f"stage: cannot move from {stage} to {to} directly"
         + (" (use submit, review, launch, conclude or ship)" if to in _GUARDED else "")
     )
-
-
-_GUARDED = {"in_review", "running", "analysing", "decided", "shipped"}
 
 
 def submit(platform: Platform, key: str, actor: str, items: list[checklist.Item]) -> Brief:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlglot
 
 from liftkit import stats
-from liftkit.analysis import store as snapshot_store
 from liftkit.analysis.runner import connect_source, data_source
 from liftkit.knowledge.records import Record
 from liftkit.platform import Platform
@@ -121,17 +120,16 @@ def _dialect(name: str) -> str:
     return "postgres" if name in ("postgresql", "postgres") else name
 
 
-def metric_baseline(platform: Platform, records: list[Record], metric: str) -> Baseline | None:
+def metric_baseline(records: list[Record], metric: str) -> Baseline | None:
     """The control arm's mean and variance in the newest snapshot that measured ``metric``."""
     newest = sorted(
         (r for r in records if r.experiment is not None and metric in r.metrics),
-        key=lambda r: r.started_at or datetime.min.replace(tzinfo=platform.clock().tzinfo),
+        key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC),
         reverse=True,
     )
     for record in newest:
-        assert record.experiment is not None
-        snapshot = snapshot_store.latest(platform.engine, record.experiment.key)
-        if snapshot is None or not snapshot.variations:
+        snapshot = record.snapshot
+        if record.experiment is None or snapshot is None or not snapshot.variations:
             continue
         control = snapshot.variations[0]
         for row in snapshot.statistics:

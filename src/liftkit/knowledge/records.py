@@ -64,7 +64,8 @@ class Record:
     decided_at: datetime | None
     shipped_variation: str | None
     effects: tuple[Effect, ...] = ()
-    snapshot_id: int | None = None
+    #: The experiment's newest snapshot (baselines and A/A health are read from it).
+    snapshot: Snapshot | None = None
     #: True when the brief was made up from an experiment that has none.
     synthetic: bool = False
 
@@ -211,7 +212,7 @@ def record_of(
             _shipped(experiment, brief.conclusion.outcome) if experiment is not None else None
         ),
         effects=effects_of(snapshot) if snapshot is not None else (),
-        snapshot_id=snapshot.id if snapshot is not None else None,
+        snapshot=snapshot,
         synthetic=synthetic,
     )
 
