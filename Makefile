@@ -8,7 +8,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck pytest bench clean
+.PHONY: demo test lint format typecheck pytest browser bench clean
+
+# The dashboard's browser tests drive Debian's headless Chromium (Playwright, executable_path).
+CHROMIUM ?= /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +37,15 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+pytest: $(STAMP) browser
+	LIFTKIT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Install Debian's chromium when it is missing (needs root, as on CI; else says how).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sdk_eval.py

@@ -17,6 +17,9 @@ import pytest
 from liftkit.platform import Platform
 from liftkit.settings import Settings
 
+#: The dashboard's live server and browser fixtures (tests/web_support.py).
+pytest_plugins = ["web_support"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "LIFTKIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -1,8 +1,9 @@
 """The one place that assembles liftkit's ASGI application from a ``Platform``.
 
 Layout: a thin Starlette app whose first routes are the hot paths (SDK payloads, SSE, remote
-evaluation, OFREP: plain routes serving pre-serialised bytes), then health and metrics, then the
-FastAPI admin API mounted at ``/`` (REST under ``/api/v1``, OpenAPI at ``/openapi.json``).
+evaluation, OFREP: plain routes serving pre-serialised bytes), then health and metrics and the dashboard's packaged assets (``/static``), then the FastAPI app
+mounted at ``/``: the admin API (REST under ``/api/v1``, OpenAPI at ``/openapi.json``) and the
+dashboard's pages (``liftkit.web``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from liftkit.automation import Controller
 from liftkit.events import Pipeline
 from liftkit.knowledge.schedule import ReminderLoop
 from liftkit.platform import Platform
+from liftkit.web import Web
+from liftkit.web import install as install_dashboard
+from liftkit.web import static as dashboard_static
 
 
 def create_app(
@@ -67,6 +71,7 @@ def create_app(
         prefix=rest.PREFIX,
     )
     document_ingest(api)
+    install_dashboard(api, Web(platform, pipeline=pipeline, controller=controller))
     reminder_loop = ReminderLoop(platform, interval=platform.settings.reminders_interval_seconds)
 
     @asynccontextmanager
@@ -89,6 +94,7 @@ def create_app(
             *delivery.routes(platform, cache, metrics),
             *ingest.routes(events),
             *observability.routes(platform, metrics, cache.not_ready_reason),
+            dashboard_static(),
             Mount("/", app=api),
         ],
         lifespan=lifespan,

@@ -15,8 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import liftkit
+from liftkit.analysis import Snapshot, run
 from liftkit.events import ExposureEvent, LoadResult, TrackEvent, open_store, to_lines
 from liftkit.platform import Platform
+from liftkit.registry.payload import compile_payload
 from liftkit.sdk import EvalResult
 from liftkit.settings import Settings
 
@@ -208,3 +211,53 @@ class SimulatedTraffic:
             path = Path(tmp) / "demo-events.ndjson"
             path.write_bytes(to_lines(self.events, self.now))
             return open_store(settings).load(path)
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What ``build`` made: how to get in, and what the simulation stored and analysed."""
+
+    credentials: DemoCredentials
+    exposures: int
+    events: int
+    snapshot: Snapshot
+
+
+def build(settings: Settings, *, users: int = 20_000) -> Demo:
+    """Seed an empty data directory with the whole demo: objects, traffic, analyses."""
+    platform = Platform(settings)
+    try:
+        credentials = seed(platform)
+        compiled = compile_payload(
+            platform.registry.snapshot(), environment="production", now=platform.clock()
+        )
+        client = liftkit.Client(payload=compiled.payload, streaming=False)
+        try:
+            stored = simulate_pricing_test(platform, client, users)
+        finally:
+            client.close()
+        snapshot = run(platform, "pricing-2026", actor="demo")
+        return Demo(credentials, stored.exposures, stored.events, snapshot)
+    finally:
+        platform.close()
+
+
+def simulate_pricing_test(platform: Platform, client: liftkit.Client, users: int) -> LoadResult:
+    """Simulated traffic through the real SDK, stored as events."""
+    rng = random.Random(2026)
+    rate = {"control": 0.10, "annual-first": 0.115}
+    countries = ("US", "GB", "DE", "FR", "IN", "BR", "JP")
+    traffic = SimulatedTraffic(platform.clock(), rng)
+    visitor = exposed = 0
+    while exposed < users:
+        user = f"user-{visitor}"
+        country = rng.choices(countries, weights=(40, 15, 12, 10, 10, 8, 5))[0]
+        evaluation = client.for_user({"id": user, "country": country}).evaluate("pricing-page")
+        visitor += 1
+        if not evaluation.in_experiment:
+            continue  # outside the experiment's half of the "pricing" namespace
+        exposed += 1
+        converted = rng.random() < rate[str(evaluation.value)]
+        amount = round(rng.lognormvariate(3.6, 0.5), 2) if converted else None
+        traffic.add("pricing-2026", evaluation, user, purchase=amount, country=country)
+    return traffic.store(platform.settings)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 import liftkit
 from liftkit.cli import (
@@ -20,10 +18,10 @@ from liftkit.cli import (
     server_cmds,
 )
 from liftkit.cli._common import console, fail
+from liftkit.cli.analysis_cmds import show
 from liftkit.cli.server_cmds import run_server
-from liftkit.demo import SimulatedTraffic, seed
+from liftkit.demo import build
 from liftkit.platform import Platform
-from liftkit.registry.payload import compile_payload
 from liftkit.sdk.conformance import main as conformance_main
 from liftkit.settings import Settings
 
@@ -66,24 +64,15 @@ def demo(
     data_dir.mkdir(parents=True)
     (data_dir / DEMO_MARKER).write_text("created by `liftkit demo`; safe to delete\n")
     settings = Settings(data_dir=data_dir, port=port)
-    platform = Platform(settings)
-    credentials = seed(platform)
-    compiled = compile_payload(
-        platform.registry.snapshot(), environment="production", now=platform.clock()
-    )
-    client = liftkit.Client(payload=compiled.payload, streaming=False)
-    keys = [k for k in compiled.payload["features"] if k != "one-click"]
-    table = Table(title="Flags evaluated locally by liftkit's SDK (GrowthBook-compatible)")
-    table.add_column("user")
-    for key in keys:
-        table.add_column(key)
-    for attrs in DEMO_USERS:
-        ctx = client.for_user(attrs)
-        table.add_row(attrs["id"], *(str(ctx.get(k)) for k in keys))
-    console.print(table)
-    _simulate_pricing_test(platform, client, users)
-    client.close()
+    made = build(settings, users=users)
+    credentials = made.credentials
     console.print(
+        f"Stored {made.exposures} exposures and {made.events} events of the simulated test in "
+        f"{settings.data_dir / 'events.duckdb'}; its analysis:"
+    )
+    show(made.snapshot)
+    console.print(
+        f"\n[bold]Dashboard[/bold]: {settings.base_url}/"
         f"\n[bold]Admin login[/bold]: {credentials.admin_email} / {credentials.admin_password}"
         f"\n[bold]Admin API key[/bold]: {credentials.admin_key}"
         f"\n[bold]SDK client key[/bold] (production): {credentials.sdk_key}"
@@ -93,37 +82,9 @@ def demo(
         highlight=False,
     )
     if serve:
+        platform = Platform(settings)
         run_server(settings, platform)
-    platform.close()
-
-
-def _simulate_pricing_test(platform: Platform, client: liftkit.Client, users: int) -> None:
-    """Simulated traffic through the real SDK, stored as events, then analysed like any test."""
-    from liftkit.analysis import run
-    from liftkit.cli.analysis_cmds import show
-
-    rng = random.Random(2026)
-    rate = {"control": 0.10, "annual-first": 0.115}
-    countries = ("US", "GB", "DE", "FR", "IN", "BR", "JP")
-    traffic = SimulatedTraffic(platform.clock(), rng)
-    visitor = exposed = 0
-    while exposed < users:
-        user = f"user-{visitor}"
-        country = rng.choices(countries, weights=(40, 15, 12, 10, 10, 8, 5))[0]
-        evaluation = client.for_user({"id": user, "country": country}).evaluate("pricing-page")
-        visitor += 1
-        if not evaluation.in_experiment:
-            continue  # outside the experiment's half of the "pricing" namespace
-        exposed += 1
-        converted = rng.random() < rate[evaluation.value]
-        amount = round(rng.lognormvariate(3.6, 0.5), 2) if converted else None
-        traffic.add("pricing-2026", evaluation, user, purchase=amount, country=country)
-    stored = traffic.store(platform.settings)
-    console.print(
-        f"\nStored {stored.exposures} exposures and {stored.events} purchases of the simulated "
-        f"test in {platform.settings.data_dir / 'events.duckdb'}; analysing it:"
-    )
-    show(run(platform, "pricing-2026", actor="demo"))
+        platform.close()
 
 
 @app.command()
