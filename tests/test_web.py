@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 import pytest
+
 from web_support import Console, Live, expect_console_errors, log_in, shot
 
 pytestmark = pytest.mark.browser

@@ -1,9 +1,9 @@
 """The one place that assembles liftkit's ASGI application from a ``Platform``.
 
 Layout: a thin Starlette app whose first routes are the hot paths (SDK payloads, SSE, remote
-evaluation, OFREP: plain routes serving pre-serialised bytes), then health and metrics and the dashboard's packaged assets (``/static``), then the FastAPI app
-mounted at ``/``: the admin API (REST under ``/api/v1``, OpenAPI at ``/openapi.json``) and the
-dashboard's pages (``liftkit.web``).
+evaluation, OFREP: plain routes serving pre-serialised bytes), then health and metrics and the
+dashboard's packaged assets (``/static``), then the FastAPI app mounted at ``/``: the admin API
+(REST under ``/api/v1``, OpenAPI at ``/openapi.json``) and the dashboard's pages (``liftkit.web``).
 """
 
 from __future__ import annotations
