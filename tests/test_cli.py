@@ -33,13 +33,26 @@ def test_demo_seeds_a_registry_evaluates_flags_and_analyses_the_simulated_test(
     n_control, n_treatment = (int(c.replace(",", "")) for c in counts.groups())
     assert n_control + n_treatment == 4000
     assert re.search(r"Ingest key \(POST /api/v1/events\): lk_ing_\w+", result.output)
+    organisation = r"Demo organisation: \d+ features, \d+ experiments \(\d+ running\)"
+    assert re.search(organisation, result.output)
+    assert re.search(r"Admin login: admin@example\.com / \S+", result.output)
+    # Flags evaluated by the SDK for the sample users follow their targeting: dark mode for
+    # paying customers, the update banner below app version 3.0.0.
+    alice = re.search(r"alice: (.*)", result.output)
+    bob = re.search(r"bob: (.*)", result.output)
+    assert alice and bob
+    assert "dark-mode=True" in alice[1] and "min-app-version-banner=False" in alice[1]
+    assert "dark-mode=False" in bob[1] and "min-app-version-banner=True" in bob[1]
     # The simulated traffic is in the event store, one exposure per user, split as reported.
     with duckdb.connect(str(data_dir / "events.duckdb"), read_only=True) as con:
         split = con.execute(
             "SELECT variation_id, count(DISTINCT hash_value) FROM exposures "
             "WHERE experiment_key = 'pricing-2026' GROUP BY 1 ORDER BY 1"
         ).fetchall()
-        purchases = con.execute("SELECT count(*) FROM events WHERE name = 'purchase'").fetchone()
+        purchases = con.execute(
+            "SELECT count(*) FROM events WHERE name = 'purchase' AND user_id IN "
+            "(SELECT hash_value FROM exposures WHERE experiment_key = 'pricing-2026')"
+        ).fetchone()
     assert split == [(0, n_control), (1, n_treatment)]
     # The analysis was stored as the experiment's first snapshot.
     platform = Platform(Settings(data_dir=data_dir))

@@ -22,6 +22,7 @@ from liftkit.cli.analysis_cmds import show
 from liftkit.cli.server_cmds import run_server
 from liftkit.demo import build
 from liftkit.platform import Platform
+from liftkit.registry.payload import compile_payload
 from liftkit.sdk.conformance import main as conformance_main
 from liftkit.settings import Settings
 
@@ -66,9 +67,10 @@ def demo(
     settings = Settings(data_dir=data_dir, port=port)
     made = build(settings, users=users)
     credentials = made.credentials
+    console.print(_demo_contents(settings), highlight=False, soft_wrap=True)
     console.print(
-        f"Stored {made.exposures} exposures and {made.events} events of the simulated test in "
-        f"{settings.data_dir / 'events.duckdb'}; its analysis:"
+        f"Stored {made.exposures} exposures and {made.events} events of simulated traffic in "
+        f"{settings.data_dir / 'events.duckdb'}. The running pricing test's analysis:"
     )
     show(made.snapshot)
     console.print(
@@ -84,6 +86,38 @@ def demo(
     if serve:
         platform = Platform(settings)
         run_server(settings, platform)
+        platform.close()
+
+
+DEMO_FLAGS = ("dark-mode", "new-search", "beta-dashboard", "min-app-version-banner", "pricing-page")
+
+
+def _demo_contents(settings: Settings) -> str:
+    """What the demo organisation holds, and what a few users get from its production payload
+    (evaluated locally by the SDK, as an app would)."""
+    platform = Platform(settings)
+    try:
+        registry = platform.registry
+        experiments = registry.all("experiments")
+        running = sum(1 for e in experiments if getattr(e, "status", "") == "running")
+        lines = [
+            f"Demo organisation: {len(registry.all('features'))} features, "
+            f"{len(experiments)} experiments ({running} running), "
+            f"{len(registry.all('playbooks'))} playbooks, {len(registry.all('briefs'))} briefs.",
+            "Production flags for a few users (SDK, local evaluation):",
+        ]
+        now = platform.clock()
+        payload = compile_payload(registry.snapshot(), environment="production", now=now).payload
+        client = liftkit.Client(payload=payload, streaming=False)
+        try:
+            for user in DEMO_USERS:
+                evaluate = client.for_user(user).evaluate
+                values = ", ".join(f"{key}={evaluate(key).value!r}" for key in DEMO_FLAGS)
+                lines.append(f"  {user['id']}: {values}")
+        finally:
+            client.close()
+        return "\n".join(lines)
+    finally:
         platform.close()
 
 
