@@ -317,3 +317,31 @@ def test_segment_numbers_never_go_backwards(tmp_path: Path) -> None:
         assert segment_holding(spool, line("d")) > b + 30
     finally:
         spool.close()
+
+
+def test_the_start_up_step_is_retried_while_the_store_is_busy(tmp_path: Path) -> None:
+    """A reader holding the store at start-up (the controller's first measurement) must not
+    leave the live counters unbuilt: the loader retries the step until the store is free."""
+    from typing import cast
+
+    from liftkit.events.loader import Loader
+    from liftkit.events.store import EventStore, StoreBusy
+
+    attempts: list[float] = []
+    done = threading.Event()
+
+    def rebuild() -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise StoreBusy("a reader holds the store")
+        done.set()
+
+    spool = Spool(tmp_path, sync=False)
+    loader = Loader(spool, cast(EventStore, object()), interval=0.05, on_start=rebuild)
+    loader.start()
+    try:
+        assert done.wait(5), f"start-up step ran {len(attempts)} times and never succeeded"
+        assert loader.stats.busy == 2
+    finally:
+        loader.stop()
+        spool.close()

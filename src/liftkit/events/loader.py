@@ -97,10 +97,7 @@ class Loader:
     def _run(self) -> None:
         self.load_sealed()
         if self._on_start is not None:
-            try:
-                self._on_start()
-            except Exception:
-                log.exception("events: start-up step failed")
+            self._start_up(self._on_start)
         delay = self.interval
         while not self._stop.is_set():
             self._wake.wait(delay)
@@ -111,6 +108,22 @@ class Loader:
                 log.exception("events: could not seal the spool segment")
             delay = self.interval if self.load_sealed() else min(max(delay * 2, 0.5), 30.0)
         self.load_sealed()
+
+    def _start_up(self, step: Callable[[], object]) -> None:
+        """Run the start-up step, retrying while a reader (the controller measuring at start-up)
+        holds the store: giving up would leave the live counters empty until new events."""
+        delay = 0.05
+        while not self._stop.is_set():
+            try:
+                step()
+                return
+            except StoreBusy:
+                self.stats.busy += 1
+                self._stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                log.exception("events: start-up step failed")
+                return
 
     def load_sealed(self) -> bool:
         """Load every sealed segment; False if the store was busy or a load failed."""
