@@ -366,7 +366,7 @@ def test_the_feed_is_a_subscribable_calendar_with_one_event_per_entry() -> None:
     assert str(delivery["SUMMARY"]).endswith("[running]")
     assert delivery.decoded("DTSTART") == T0 and delivery.decoded("DTEND") == T0 + timedelta(28)
     assert delivery.decoded("DTSTAMP") == NOW
-    assert str(delivery["URL"]) == "https://lift.example/kb/briefs/delivery-dates"
+    assert str(delivery["URL"]) == "https://lift.example/knowledge/briefs/delivery-dates"
     assert [str(c) for c in delivery["CATEGORIES"].cats] == ["growth", "checkout"]
     description = str(delivery["DESCRIPTION"])
     assert "We think showing delivery dates in the basket for returning customers" in description

@@ -352,8 +352,8 @@ def test_markdown_content(november: Digest) -> None:
     assert "## Decided (2)" in text and "### Won (1)" in text and "### Lost (1)" in text
     assert "### Inconclusive" not in text  # empty groups are left out
     assert (
-        "- [One-page checkout](https://liftkit.example.com/kb/briefs/checkout-v2) `checkout-v2`"
-        " — decided 2026-11-12\n"
+        "- [One-page checkout](https://liftkit.example.com/knowledge/briefs/checkout-v2) "
+        "`checkout-v2` — decided 2026-11-12\n"
         "  - Owners: ana@example.com, bo@example.com · Team: Checkout\n"
         "  - Primary metric `purchases`: +3.2% (95% CI +1.0% to +5.4%) for `treatment`,"
         " statistically significant\n"
@@ -363,7 +363,7 @@ def test_markdown_content(november: Digest) -> None:
     assert "`purchases`: -2.1% (95% CI -3.7% to -0.5%) for `treatment`" in text
     assert "## Launched (1)" in text
     assert (
-        "- [Search ranking](https://liftkit.example.com/kb/briefs/search) `search` — started"
+        "- [Search ranking](https://liftkit.example.com/knowledge/briefs/search) `search` — started"
         in text
     )
     assert "  - Hypothesis: We think semantic ranking for searchers will find more" in text
@@ -414,7 +414,7 @@ def test_user_text_cannot_break_the_markdown_structure() -> None:
         "Still running (0)",
     ]
     # Both experiments are still separate items, and the second one is intact.
-    assert "- [Experiment next](https://liftkit.example.com/kb/briefs/next) `next`" in text
+    assert "- [Experiment next](https://liftkit.example.com/knowledge/briefs/next) `next`" in text
     assert "  - Learnings: plain\n" in text
 
     page = html(got, base_url=BASE)
@@ -433,7 +433,7 @@ def test_html_escapes_raw_html_and_renders_markdown(november: Digest) -> None:
     assert "&lt;script&gt;alert('x')&lt;/script&gt; Banners annoy people." in page
     assert ">love</strong> fewer steps" in page
     assert '<a href="https://docs.example.com/c"' in page
-    assert '<a href="https://liftkit.example.com/kb/briefs/checkout-v2"' in page
+    assert '<a href="https://liftkit.example.com/knowledge/briefs/checkout-v2"' in page
     assert "<title>liftkit digest — November 2026: 1 won, 1 lost, 0 inconclusive</title>" in page
     # Inline styles only: mail clients drop <style> blocks and external stylesheets.
     assert page.startswith("<!DOCTYPE html>")

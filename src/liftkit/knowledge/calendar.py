@@ -334,7 +334,7 @@ def to_ics(
         event.add("dtend", max(utc(entry.end), utc(entry.start) + timedelta(minutes=1)))
         event.add("summary", f"{'⚠ ' if clashes else ''}{entry.name} [{entry.stage}]")
         event.add("description", _description(entry, clashes))
-        event.add("url", f"{root}/kb/briefs/{entry.key}")
+        event.add("url", f"{root}/knowledge/briefs/{entry.key}")
         categories = [c for c in (entry.team, entry.surface) if c]
         if categories:
             event.add("categories", categories)

@@ -332,7 +332,7 @@ def brief_url(base_url: str, key: str) -> str:
     """The brief's page in the knowledge base; characters that would end a Markdown link
     destination (spaces, parentheses, angle brackets) are percent-encoded."""
     base = quote(one_line(base_url).rstrip("/"), safe=":/?#[]@!$&'*+,;=%~")
-    return f"{base}/kb/briefs/{quote(key, safe=':@')}"
+    return f"{base}/knowledge/briefs/{quote(key, safe=':@')}"
 
 
 def _environment(*, autoescape: bool) -> jinja2.Environment:
