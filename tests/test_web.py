@@ -15,7 +15,7 @@ PAGES = [
     "/features",
     "/experiments",
     "/playbooks",
-    "/metrics",
+    "/metrics/",  # /metrics itself is the Prometheus endpoint
     "/fact-tables",
     "/knowledge",
     "/ideas",

@@ -80,6 +80,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         platform.close()
 
 
+@pytest.fixture
+def web_platform(tmp_path: Path) -> Iterator[Platform]:
+    """A platform on SQLite only, for in-process page tests (the registry's PostgreSQL path is
+    covered by the registry and API tests; pages add nothing database-specific)."""
+    instance = Platform(Settings(data_dir=tmp_path / "data"))
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright

@@ -6,7 +6,8 @@ package under ``static/``, so the dashboard works on networks without internet a
 ``router(web, route_class)`` over the one ``Web`` object.
 """
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -21,6 +22,20 @@ def install(api: FastAPI, web: Web) -> None:
     route_class = page_route_class(web)
     for module in MODULES:
         api.include_router(module.router(web, route_class))
+    api.include_router(_not_found(web, route_class))
+
+
+def _not_found(web: Web, route_class: type) -> APIRouter:
+    """Last of all routes: an unknown page is a 404 page for people (the API keeps its JSON)."""
+    router = APIRouter(route_class=route_class, include_in_schema=False)
+
+    @router.get("/{path:path}")
+    def not_found(request: Request, path: str) -> Response:
+        if path.startswith("api/"):
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return web.error(request, 404, f"There is no page at /{path}.")
+
+    return router
 
 
 def static() -> Mount:

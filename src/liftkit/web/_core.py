@@ -117,7 +117,9 @@ class Web:
             project = None
         environment = request.cookies.get(ENVIRONMENT_COOKIE) or ""
         if environment not in environments:
-            environment = "production" if "production" in environments else environments[0]
+            environment = environments[0] if environments else "production"
+            if "production" in environments:
+                environment = "production"
         return Viewer(principal, project, environment, projects, environments)
 
     def require(self, viewer: Viewer, role: Role, project: str | None, action: str) -> None:
