@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from liftkit.web._format import num, pct, pvalue
-from web_support import Live, shot
+from web_support import Console, Live, expect_console_errors, shot
 
 pytestmark = pytest.mark.browser
 
@@ -84,6 +84,30 @@ def test_stop_an_experiment_through_the_dialog(page: Any, live: Live) -> None:
     assert stopped["phases"][-1]["ended_at"] is not None
     assert "stopped: won" in page.locator("table.audit").inner_text()
     assert trail.status_code == 200 and "browser test" in trail.text
+
+
+def test_an_error_in_the_stop_dialog_shows_inside_the_dialog(
+    page: Any, live: Live, console: Console
+) -> None:
+    """Someone else stops the experiment while the dialog is open: the 409 must be read in the
+    dialog, not in the page's alert region hidden behind the modal."""
+    key = unique("browser-stop-race")
+    running_experiment(live, key)
+    page.goto(f"{live.url}/experiments/{key}")
+    page.get_by_role("button", name="Stop…").click()
+    dialog = page.locator("dialog#stop-dialog")
+    with live.api() as api:
+        body = api.get(f"/api/v1/experiments/{key}").json()
+        body["status"] = "stopped"
+        assert api.put(f"/api/v1/experiments/{key}", json=body).status_code == 200
+    expect_console_errors(console)  # the refused request is logged by Chromium
+    dialog.get_by_label("Inconclusive: no clear difference").check()
+    dialog.get_by_role("button", name="Stop experiment").click()
+    alert = dialog.get_by_role("alert")
+    expect(alert).to_be_visible()
+    assert "stopped" in alert.inner_text()
+    expect(dialog).to_be_visible()
+    assert page.locator("#flash").inner_text() == ""
 
 
 def test_walk_the_setup_wizard_and_start(page: Any, live: Live) -> None:

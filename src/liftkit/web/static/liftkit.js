@@ -77,6 +77,24 @@
 
   function init(root) { autosubmit(root); dialogs(root); charts(root); }
 
+  // An error for a form inside an open dialog would land in the page's #flash, hidden behind
+  // the modal: show it at the top of the dialog instead.
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var target = ev.detail.target;
+    var source = ev.detail.requestConfig && ev.detail.requestConfig.elt;
+    if (!target || target.id !== "flash" || !source || !source.closest) { return; }
+    var dialog = source.closest("dialog[open]");
+    if (!dialog) { return; }
+    var region = dialog.querySelector(".dialog-flash");
+    if (!region) {
+      region = document.createElement("div");
+      region.className = "dialog-flash";
+      region.setAttribute("aria-live", "polite");
+      dialog.insertBefore(region, dialog.firstChild);
+    }
+    ev.detail.target = region;
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { init(ev.target); });
 })();
