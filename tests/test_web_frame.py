@@ -76,10 +76,14 @@ def test_changes_need_the_csrf_header(client: TestClient) -> None:
     assert client.get("/").status_code == 200
 
 
-def test_logout_ends_the_session(client: TestClient) -> None:
+def test_logout_ends_the_session(client: TestClient, web_platform: Platform) -> None:
     login(client)
     assert client.post("/logout", headers=HX).headers["HX-Redirect"] == "/login"
     assert client.get("/", follow_redirects=False).status_code == 303
+    actions = [
+        (a.action, a.message) for a in web_platform.registry.audit(actor="user:ada@example.com")
+    ]
+    assert actions == [("logout", ""), ("login", "dashboard")]
 
 
 def test_switcher_keeps_only_known_projects_and_environments(client: TestClient) -> None:

@@ -55,6 +55,19 @@ def _summary(s: Snapshot) -> SnapshotSummary:
     )
 
 
+async def run_analysis(platform: Platform, key: str, actor: str) -> Snapshot:
+    """Analyse ``key`` now in a worker thread; a plan the analysis cannot run is a 400 and a
+    failing warehouse a 502, for the API and the dashboard alike. Roles are the caller's job."""
+    from liftkit.warehouse import WarehouseError
+
+    try:
+        return await run_in_threadpool(run, platform, key, actor=actor)
+    except PlanError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except WarehouseError as exc:
+        raise HTTPException(502, f"the warehouse query failed: {exc}") from None
+
+
 def analysis_router(platform: Platform, auth: Authenticator) -> APIRouter:
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
     router = APIRouter(tags=["analysis"], responses=RESPONSES)
@@ -72,14 +85,7 @@ def analysis_router(platform: Platform, auth: Authenticator) -> APIRouter:
     )
     async def analyse(key: str, principal: Caller) -> Snapshot:
         principal.require("analyst", project(key), "analysing an experiment")
-        from liftkit.warehouse import WarehouseError
-
-        try:
-            return await run_in_threadpool(run, platform, key, actor=principal.actor)
-        except PlanError as exc:
-            raise HTTPException(400, str(exc)) from None
-        except WarehouseError as exc:
-            raise HTTPException(502, f"the warehouse query failed: {exc}") from None
+        return await run_analysis(platform, key, principal.actor)
 
     @router.get(
         "/experiments/{key}/snapshots",

@@ -62,37 +62,45 @@ def public(key: ApiKey) -> ApiKey:
     return key.model_copy(update={"config": config})
 
 
+def issue_key(platform: Platform, actor: str, type: KeyType, **options: Any) -> CreatedKey:
+    """Create a key and audit it; the caller has checked the admin role and the options.
+
+    Shared by ``POST /keys``, ``POST /sdk-connections`` and the dashboard's settings page, so a
+    key made anywhere leaves the same audit record.
+    """
+    secret, key = platform.accounts.create_key(type, created_by=actor, **options)
+    platform.registry.record(
+        actor,
+        "key.create",
+        f"{type} key {key.prefix}",
+        key_id=key.id,
+        type=type,
+        prefix=key.prefix,
+        project=key.project,
+        role=key.role,
+        environment=key.environment,
+    )
+    log.info("%s created %s key %s", actor, type, key.prefix)
+    return CreatedKey(
+        key=public(key), secret=secret, decryption_key=key.config.get("encryption_key")
+    )
+
+
+def revoke(platform: Platform, principal: Principal, key: ApiKey) -> ApiKey:
+    """Revoke ``key`` if ``principal`` administers its project, and audit it (public record)."""
+    principal.require("admin", key.project, f"revoking key {key.id}")
+    revoked = platform.accounts.revoke_key(key.id)
+    platform.registry.record(
+        principal.actor, "key.revoke", f"{key.type} key {key.prefix}", key_id=key.id
+    )
+    log.info("%s revoked %s key %s", principal.actor, key.type, key.prefix)
+    return public(revoked)
+
+
 def keys_router(platform: Platform, auth: Authenticator) -> APIRouter:
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
     accounts, registry = platform.accounts, platform.registry
     router = APIRouter(responses=RESPONSES)
-
-    def create(principal: Principal, type: KeyType, **options: Any) -> CreatedKey:
-        secret, key = accounts.create_key(type, created_by=principal.actor, **options)
-        registry.record(
-            principal.actor,
-            "key.create",
-            f"{type} key {key.prefix}",
-            key_id=key.id,
-            type=type,
-            prefix=key.prefix,
-            project=key.project,
-            role=key.role,
-            environment=key.environment,
-        )
-        log.info("%s created %s key %s", principal.actor, type, key.prefix)
-        return CreatedKey(
-            key=public(key), secret=secret, decryption_key=key.config.get("encryption_key")
-        )
-
-    def revoke(principal: Principal, key: ApiKey) -> ApiKey:
-        principal.require("admin", key.project, f"revoking key {key.id}")
-        revoked = accounts.revoke_key(key.id)
-        registry.record(
-            principal.actor, "key.revoke", f"{key.type} key {key.prefix}", key_id=key.id
-        )
-        log.info("%s revoked %s key %s", principal.actor, key.type, key.prefix)
-        return public(revoked)
 
     def known_project(project: str | None, loc: list[str | int]) -> None:
         if project is not None and registry.find("projects", project) is None:
@@ -127,7 +135,14 @@ def keys_router(platform: Platform, auth: Authenticator) -> APIRouter:
         known_project(body.project, ["body", "project"])
         if body.type == "ingest" and body.role is not None:
             raise field_error(["body", "role"], "only secret keys have a role")
-        return create(principal, body.type, name=body.name, role=body.role, project=body.project)
+        return issue_key(
+            platform,
+            principal.actor,
+            body.type,
+            name=body.name,
+            role=body.role,
+            project=body.project,
+        )
 
     @router.delete(
         "/keys/{key_id}",
@@ -137,7 +152,7 @@ def keys_router(platform: Platform, auth: Authenticator) -> APIRouter:
         summary="Revoke a key",
     )
     def revoke_key(key_id: KeyId, principal: Caller) -> Any:
-        return revoke(principal, accounts.key(key_id))
+        return revoke(platform, principal, accounts.key(key_id))
 
     @router.get(
         "/sdk-connections",
@@ -170,8 +185,9 @@ def keys_router(platform: Platform, auth: Authenticator) -> APIRouter:
         known_project(body.project, ["body", "project"])
         if registry.find("environments", body.environment) is None:
             raise field_error(["body", "environment"], f"no environment {body.environment!r}")
-        return create(
-            principal,
+        return issue_key(
+            platform,
+            principal.actor,
             "sdk",
             name=body.name,
             project=body.project,
@@ -190,6 +206,6 @@ def keys_router(platform: Platform, auth: Authenticator) -> APIRouter:
         key = accounts.key(key_id)
         if key.type != "sdk":
             raise NotFound(f"no SDK connection {key_id} (it is a {key.type} key: DELETE /keys/…)")
-        return revoke(principal, key)
+        return revoke(platform, principal, key)
 
     return router

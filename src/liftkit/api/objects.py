@@ -138,6 +138,40 @@ DIRECT_WRITE_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def require_on(
+    principal: Principal, spec: Collection, role: Role, projects: set[str | None], action: str
+) -> None:
+    """``role`` on each project involved; objects shared by all projects need it on all.
+
+    With ``involved_projects`` and ``require_not_author``, the role rules of a change, shared
+    by these routes and the dashboard's pages so both decide alike.
+    """
+    for project in sorted(projects, key=str) if spec.project_scoped else [None]:
+        principal.require(role, project, action)
+
+
+def involved_projects(
+    registry: Registry, spec: Collection, key: str, *bodies: RegistryObject | dict[str, Any] | None
+) -> set[str | None]:
+    """Projects a change touches: the live object's and the new body's (a move: both), else
+    the last project in its history."""
+    live = registry.find(spec.name, key)
+    found = {project_of(spec, b) for b in (live, *bodies) if b is not None}
+    if not found:
+        history = [r.body for r in registry.revisions(spec.name, key) if r.body is not None]
+        found = {project_of(spec, history[-1])} if history else {None}
+    return found
+
+
+def require_not_author(principal: Principal, revision: Revision) -> None:
+    """403 when ``principal`` wrote ``revision``: a change is approved by someone else."""
+    if revision.author == principal.actor:
+        raise Forbidden(
+            f"{principal.actor} wrote revision {revision.version}; a change must be approved by "
+            "someone other than its author"
+        )
+
+
 def collection_router(spec: Collection, registry: Registry, auth: Authenticator) -> APIRouter:
     """Every route of one collection, under ``/api/v1/{spec.name}``."""
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
@@ -153,18 +187,10 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
         return body if check is None else check(live, body)
 
     def require(principal: Principal, role: Role, projects: set[str | None], action: str) -> None:
-        """``role`` on each project involved; objects shared by all projects need it on all."""
-        for project in projects if spec.project_scoped else {None}:
-            principal.require(role, project, action)
+        require_on(principal, spec, role, projects, action)
 
     def involved(key: str, *bodies: RegistryObject | dict[str, Any] | None) -> set[str | None]:
-        """Projects a change touches: the live object's and the new body's (a move: both)."""
-        live = registry.find(name, key)
-        found = {project_of(spec, b) for b in (live, *bodies) if b is not None}
-        if not found:
-            history = [r.body for r in registry.revisions(name, key) if r.body is not None]
-            found = {project_of(spec, history[-1])} if history else {None}
-        return found
+        return involved_projects(registry, spec, key, *bodies)
 
     def outcome(revision: Revision, *, created: bool = False) -> Any:
         """Published: the live object (201/200), or 204 for a deletion; otherwise 202 with
@@ -334,11 +360,8 @@ def collection_router(spec: Collection, registry: Registry, auth: Authenticator)
         def endpoint(key: KeyPath, version: VersionPath, principal: Caller) -> Any:
             found = registry.revision(name, key, version)
             require(principal, role, involved(key, found.body), f"{step} on {kind} {key!r}")
-            if step == "approve" and found.author == principal.actor:
-                raise Forbidden(
-                    f"{principal.actor} wrote revision {version}; a change must be approved by "
-                    "someone other than its author"
-                )
+            if step == "approve":
+                require_not_author(principal, found)
             return call(name, key, version, principal.actor)
 
     review_step("request-review", writer, registry.request_review, "Ask for a review")

@@ -51,6 +51,26 @@ class DeliveryOut(BaseModel):
     last_error: str
 
 
+async def apply_override(
+    controller: Controller,
+    key: str,
+    action: str,
+    actor: str,
+    *,
+    stage: int | None = None,
+    reason: str = "",
+) -> None:
+    """Carry out a manual override, or ``run`` one cycle now, in a worker thread; an override
+    the playbook's state does not allow is a 409 (API and dashboard alike). Roles: the caller."""
+    if action == "run":
+        await run_in_threadpool(controller.step, key)
+        return
+    try:
+        await run_in_threadpool(controller.override, key, action, actor, stage=stage, reason=reason)
+    except OverrideError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
 def playbooks_router(platform: Platform, auth: Authenticator, controller: Controller) -> APIRouter:
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
     router = APIRouter(prefix="/playbooks", tags=["playbooks"], responses=RESPONSES)
@@ -97,20 +117,9 @@ def playbooks_router(platform: Platform, auth: Authenticator, controller: Contro
     )
     async def act(key: str, body: Override, principal: Caller) -> PlaybookStatus:
         playbook(key, principal, "editor")
-        if body.action == "run":
-            await run_in_threadpool(controller.step, key)
-        else:
-            try:
-                await run_in_threadpool(
-                    controller.override,
-                    key,
-                    body.action,
-                    principal.actor,
-                    stage=body.stage,
-                    reason=body.reason,
-                )
-            except OverrideError as exc:
-                raise HTTPException(409, str(exc)) from None
+        await apply_override(
+            controller, key, body.action, principal.actor, stage=body.stage, reason=body.reason
+        )
         return status(key, principal)
 
     @router.get(

@@ -48,13 +48,49 @@ def me(principal: Principal) -> Me:
     return Me(actor=principal.actor, roles=dict(principal.roles), user=principal.user, key=key)
 
 
+def start_session(
+    platform: Platform, user: User, request: Request, response: Response, *, via: str = ""
+) -> Principal:
+    """Open a session for an authenticated ``user``: the cookie on ``response``, an audit record.
+
+    The API's login and the dashboard's login form both end here, so the cookie's attributes
+    are decided once: HttpOnly, SameSite=Lax, Secure when the public URL or the request is HTTPS
+    (behind a TLS-terminating proxy the request looks like plain HTTP; the public URL says what
+    browsers really use).
+    """
+    accounts = platform.accounts
+    token = accounts.create_session(user.id)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(accounts.session_lifetime.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=platform.settings.base_url.startswith("https://") or request.url.scheme == "https",
+    )
+    principal = Principal.of_user(user)
+    platform.registry.record(principal.actor, "login", via)
+    log.info("%s logged in", principal.actor)
+    return principal
+
+
+def end_session(platform: Platform, request: Request, response: Response) -> None:
+    """End the request's session in the database (not just in this browser), audited, and
+    clear the cookie on ``response``; without a session there is nothing to end."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        user = platform.accounts.session_user(token)
+        platform.accounts.end_session(token)
+        if user is not None:
+            platform.registry.record(f"user:{user.email}", "logout")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+
+
 def session_router(platform: Platform, auth: Authenticator) -> APIRouter:
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
-    accounts, registry = platform.accounts, platform.registry
+    accounts = platform.accounts
     router = APIRouter(prefix="/session", tags=["session"], responses=RESPONSES)
-    # Behind a TLS-terminating proxy the request looks like plain HTTP; the public URL says
-    # what browsers really use.
-    always_secure = platform.settings.base_url.startswith("https://")
 
     @router.post("", response_model=Me, operation_id="login", summary="Log in (sets a cookie)")
     def login(body: Credentials, request: Request, response: Response) -> Any:
@@ -63,19 +99,7 @@ def session_router(platform: Platform, auth: Authenticator) -> APIRouter:
         if user is None:
             log.info("failed login for %s", body.email)
             raise Unauthenticated("wrong email or password (or the account is disabled)")
-        token = accounts.create_session(user.id)
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=int(accounts.session_lifetime.total_seconds()),
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=always_secure or request.url.scheme == "https",
-        )
-        principal = Principal.of_user(user)
-        registry.record(principal.actor, "login")
-        log.info("%s logged in", principal.actor)
+        principal = start_session(platform, user, request, response)
         return me(principal)
 
     @router.get("", response_model=Me, operation_id="whoami", summary="Who am I")
@@ -88,15 +112,10 @@ def session_router(platform: Platform, auth: Authenticator) -> APIRouter:
 
         Idempotent: without a session there is nothing to end, which is what was asked.
         """
-        token = request.cookies.get(SESSION_COOKIE)
-        if token:
+        if request.cookies.get(SESSION_COOKIE):
             check_csrf(request)
-            user = accounts.session_user(token)
-            accounts.end_session(token)
-            if user is not None:
-                registry.record(f"user:{user.email}", "logout")
         response = Response(status_code=204)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        end_session(platform, request, response)
         return response
 
     return router

@@ -44,6 +44,50 @@ class RoleRequest(BaseModel):
     role: Role
 
 
+def add_user(
+    platform: Platform,
+    principal: Principal,
+    email: str,
+    password: str,
+    name: str,
+    roles: dict[str, Role],
+) -> User:
+    """Create a user and audit it; the caller has checked that the projects exist.
+
+    These functions are the one place each change to people is made and audited, for the REST
+    API and the dashboard's settings page alike.
+    """
+    principal.require("admin", None, "managing users")
+    user = platform.accounts.create_user(email, password, name=name, roles=roles)
+    platform.registry.record(principal.actor, "user.create", f"user:{user.email}", roles=user.roles)
+    log.info("%s created user %s", principal.actor, user.email)
+    return user
+
+
+def set_role(
+    platform: Platform, principal: Principal, user_id: int, project: str, role: Role | None
+) -> User:
+    """Give (or with None take) a user's role on a project (or ``*``), audited."""
+    principal.require("admin", None, "managing users")
+    platform.accounts.user(user_id)  # 404 before the membership's foreign key would fail
+    user = platform.accounts.set_role(user_id, project, role)
+    platform.registry.record(
+        principal.actor, "user.role", f"user:{user.email}", project=project, role=role
+    )
+    return user
+
+
+def set_disabled(platform: Platform, principal: Principal, user_id: int, disabled: bool) -> User:
+    """Disable or enable a user, audited; nobody disables themselves (someone must be left)."""
+    principal.require("admin", None, "managing users")
+    if disabled and principal.user is not None and principal.user.id == user_id:
+        raise Conflict("you cannot disable yourself; ask another admin")
+    user = platform.accounts.set_disabled(user_id, disabled)
+    action = "user.disable" if disabled else "user.enable"
+    platform.registry.record(principal.actor, action, f"user:{user.email}")
+    return user
+
+
 def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
     Caller = Annotated[Principal, Depends(auth)]  # noqa: N806 (a type alias, named like one)
     accounts, registry = platform.accounts, platform.registry
@@ -52,15 +96,6 @@ def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
     def known_project(project: str, loc: list[str | int]) -> None:
         if project != EVERY_PROJECT and registry.find("projects", project) is None:
             raise field_error(loc, f"no project {project!r}")
-
-    def set_role(principal: Principal, user_id: int, project: str, role: Role | None) -> User:
-        principal.require("admin", None, "managing users")
-        accounts.user(user_id)  # 404 before the membership's foreign key would fail
-        user = accounts.set_role(user_id, project, role)
-        registry.record(
-            principal.actor, "user.role", f"user:{user.email}", project=project, role=role
-        )
-        return user
 
     @router.get("", response_model=list[User], operation_id="list_users", summary="List users")
     def list_users(principal: Caller) -> Any:
@@ -78,12 +113,8 @@ def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
         principal.require("admin", None, "managing users")
         for project in body.roles:
             known_project(project, ["body", "roles", project])
-        user = accounts.create_user(
-            body.email, body.password.get_secret_value(), name=body.name, roles=body.roles
-        )
-        registry.record(principal.actor, "user.create", f"user:{user.email}", roles=user.roles)
-        log.info("%s created user %s", principal.actor, user.email)
-        return user
+        password = body.password.get_secret_value()
+        return add_user(platform, principal, body.email, password, body.name, body.roles)
 
     @router.get("/{user_id}", response_model=User, operation_id="get_user", summary="One user")
     def read_user(user_id: UserId, principal: Caller) -> Any:
@@ -100,7 +131,7 @@ def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
         user_id: UserId, project: ProjectPath, body: RoleRequest, principal: Caller
     ) -> Any:
         known_project(project, ["path", "project"])
-        return set_role(principal, user_id, project, body.role)
+        return set_role(platform, principal, user_id, project, body.role)
 
     @router.delete(
         "/{user_id}/roles/{project}",
@@ -109,16 +140,7 @@ def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
         summary="Take a user's role on a project",
     )
     def delete_role(user_id: UserId, project: ProjectPath, principal: Caller) -> Any:
-        return set_role(principal, user_id, project, None)
-
-    def set_disabled(principal: Principal, user_id: int, disabled: bool) -> User:
-        principal.require("admin", None, "managing users")
-        if disabled and principal.user is not None and principal.user.id == user_id:
-            raise Conflict("you cannot disable yourself; ask another admin")
-        user = accounts.set_disabled(user_id, disabled)
-        action = "user.disable" if disabled else "user.enable"
-        registry.record(principal.actor, action, f"user:{user.email}")
-        return user
+        return set_role(platform, principal, user_id, project, None)
 
     @router.post(
         "/{user_id}/disable",
@@ -127,7 +149,7 @@ def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
         summary="Disable a user (ends their sessions)",
     )
     def disable(user_id: UserId, principal: Caller) -> Any:
-        return set_disabled(principal, user_id, True)
+        return set_disabled(platform, principal, user_id, True)
 
     @router.post(
         "/{user_id}/enable",
@@ -136,6 +158,6 @@ def users_router(platform: Platform, auth: Authenticator) -> APIRouter:
         summary="Enable a disabled user",
     )
     def enable(user_id: UserId, principal: Caller) -> Any:
-        return set_disabled(principal, user_id, False)
+        return set_disabled(platform, principal, user_id, False)
 
     return router

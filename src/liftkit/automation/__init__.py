@@ -6,6 +6,7 @@ decides with an ordered list of small rules (``rules``), acts through the regist
 and makes sure only one process does so (``lock``). docs/playbooks.md is the user's guide.
 """
 
+from liftkit.automation.actions import stop_experiment
 from liftkit.automation.controller import ACTOR_PREFIX, COMMANDS, Controller, OverrideError
 from liftkit.automation.rules import RULES, Decision, Situation, decide
 from liftkit.automation.state import State
@@ -20,4 +21,5 @@ __all__ = [
     "Situation",
     "State",
     "decide",
+    "stop_experiment",
 ]

@@ -112,18 +112,38 @@ def _stop(
     actor: str,
     why: str,
 ) -> None:
+    result = RESULTS.get(outcome or "", "inconclusive")
+    stop_experiment(registry, experiment, result, release, now, actor, why)
+
+
+def stop_experiment(
+    registry: Registry,
+    experiment: Experiment,
+    result: ExperimentResult,
+    release: str | None,
+    now: datetime,
+    actor: str,
+    why: str,
+) -> Experiment:
+    """End the current phase and stop with ``result``, serving ``release`` (None: nothing).
+
+    The one way an experiment is stopped, by a playbook or by a person in the dashboard (who
+    has checked the write role first); ``why`` is the revision's message. Stopping again with
+    the same release changes nothing: the phase end and result stay as first recorded.
+    """
     if experiment.status == "stopped" and experiment.released_variation == release:
-        return  # already so (its phase end and result stay as they were first recorded)
+        return experiment
     phases = [p.model_copy() for p in experiment.phases]
     if phases and phases[-1].ended_at is None:
         phases[-1] = phases[-1].model_copy(update={"ended_at": now})
     changes = {
         "status": "stopped",
-        "result": RESULTS.get(outcome or "", "inconclusive"),
+        "result": result,
         "released_variation": release,
         "phases": phases,
     }
-    _change(registry, "experiments", experiment, changes, actor, why)
+    stopped: Experiment = _change(registry, "experiments", experiment, changes, actor, why)
+    return stopped
 
 
 def _new_phase(

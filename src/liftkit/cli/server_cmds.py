@@ -53,7 +53,14 @@ def run_server(settings: Settings, platform: Platform | None = None) -> None:
         except Exception as exc:
             fail(f"cannot open the registry at {settings.registry_url}: {exc}")
         announce_first_key(platform.bootstrap())
-    console.print(f"liftkit serving at [bold]{settings.base_url}[/bold] (Ctrl-C to stop)")
+    console.print(
+        f"liftkit serving at [bold]{settings.base_url}[/bold] (dashboard at /, Ctrl-C to stop)"
+    )
+    if not platform.accounts.users():
+        console.print(
+            "No dashboard users yet: create one with "
+            "`liftkit users create EMAIL --role admin` (same --data-dir/--database-url)."
+        )
     app = create_app(platform)
     # The start-up heap is large and long-lived; freezing it keeps full garbage collections
     # (~60 ms each) out of request latency (measured in benchmarks/README.md: p99 28 → 2 ms).

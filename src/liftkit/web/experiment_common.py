@@ -8,6 +8,7 @@ change made in the dashboard is a revision in the audit log like any other.
 from typing import Any
 
 from liftkit.api.auth import write_role
+from liftkit.api.objects import involved_projects, require_on
 from liftkit.automation.state import State
 from liftkit.automation.state import load as load_state
 from liftkit.platform import Platform
@@ -18,7 +19,8 @@ from liftkit.registry.features import Feature
 from liftkit.registry.playbooks import Playbook
 from liftkit.web._core import Viewer
 
-WRITER: Role = write_role(collection("experiments"))
+SPEC = collection("experiments")
+WRITER: Role = write_role(SPEC)
 STATUSES = ("draft", "running", "stopped", "archived")
 OUTCOMES = {
     "won": "Won: a variation beat control",
@@ -54,10 +56,10 @@ def save(
     *,
     before: Experiment | None = None,
 ) -> Revision:
-    """Save like the REST API: the write role on the old and the new project."""
-    projects = {experiment.project} | ({before.project} if before is not None else set())
-    for project in sorted(projects):
-        viewer.principal.require(WRITER, project, f"changing experiment {experiment.key!r}")
+    """Save like the REST API: the write role on every project involved (old and new)."""
+    key = experiment.key
+    projects = involved_projects(registry, SPEC, key, experiment, before)
+    require_on(viewer.principal, SPEC, WRITER, projects, f"changing experiment {key!r}")
     return registry.save("experiments", experiment, viewer.actor, message=message)
 
 

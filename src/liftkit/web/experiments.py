@@ -8,15 +8,16 @@ result and the variation it releases, which its feature rules then serve to ever
 experiment's audience (a temporary rollout until the flag is cleaned up).
 """
 
-from typing import Annotated
+from typing import Annotated, cast
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Request, Response
 
-from liftkit.analysis import PlanError, Snapshot, run
+from liftkit.analysis import Snapshot
 from liftkit.analysis import store as snapshots
+from liftkit.api.analysis import run_analysis
+from liftkit.automation import stop_experiment
 from liftkit.registry.errors import Conflict
-from liftkit.registry.experiments import Experiment, Phase
+from liftkit.registry.experiments import Experiment, ExperimentResult, Phase
 from liftkit.web import experiment_setup, playbooks, results
 from liftkit.web._core import FormError, Viewer, Web, form
 from liftkit.web.experiment_common import (
@@ -129,14 +130,7 @@ def router(web: Web, route_class: type) -> APIRouter:
     async def analyse(request: Request, viewer: Current, key: str) -> Response:
         experiment = load(registry, viewer, key)
         viewer.principal.require("analyst", experiment.project, "analysing an experiment")
-        from liftkit.warehouse import WarehouseError
-
-        try:
-            await run_in_threadpool(run, platform, key, actor=viewer.actor)
-        except PlanError as exc:
-            raise HTTPException(400, str(exc)) from None
-        except WarehouseError as exc:
-            raise HTTPException(502, f"the warehouse query failed: {exc}") from None
+        await run_analysis(platform, key, viewer.actor)
         return web.redirect(request, f"/experiments/{key}/results")
 
     @r.post("/experiments/{key}/stop")
@@ -154,18 +148,12 @@ def router(web: Web, route_class: type) -> APIRouter:
         if experiment.status != "running":
             raise Conflict(f"experiment {key!r} is {experiment.status}; only a running one stops")
         rollout = data.get("rollout") == "on"
-        phases = [p.model_copy() for p in experiment.phases]
-        if phases and phases[-1].ended_at is None:
-            phases[-1] = phases[-1].model_copy(update={"ended_at": platform.clock()})
-        stopped = changed(
-            experiment,
-            status="stopped",
-            result=outcome,
-            released_variation=release if rollout else None,
-            phases=phases,
-        )
         reason = data.get("reason", "").strip()
-        save(registry, viewer, stopped, stop_message(outcome, release, rollout, reason))
+        message = stop_message(outcome, release, rollout, reason)
+        served = release if rollout else None
+        result = cast(ExperimentResult, outcome)  # one of OUTCOMES, checked above
+        now = platform.clock()
+        stop_experiment(registry, experiment, result, served, now, viewer.actor, message)
         return web.redirect(request, f"/experiments/{key}")
 
     return r

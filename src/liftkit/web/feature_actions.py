@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from liftkit.api.auth import Forbidden, approve_role, write_role
+from liftkit.api.auth import approve_role, write_role
+from liftkit.api.objects import involved_projects, require_not_author, require_on
 from liftkit.registry import Revision, collection
 from liftkit.registry.accounts import Role
 from liftkit.registry.errors import NotFound
@@ -53,11 +54,10 @@ def router(web: Web, route_class: type) -> APIRouter:
     Current = Annotated[Viewer, Depends(web.viewer)]  # noqa: N806 - a type alias
 
     def require(viewer: Viewer, role: Role, versions: Versions, *bodies: Body | None) -> None:
-        """``role`` on the live object's project and on every body's (a move: both)."""
-        projects = {versions.live.project} if versions.live else set()
-        projects |= {str(b.get("project", "default")) for b in bodies if b is not None}
-        for project in sorted(projects) or ["default"]:
-            viewer.principal.require(role, project, f"changing Feature {versions.key!r}")
+        """``role`` on every project the change involves, as the REST API checks it."""
+        key = versions.key
+        projects = involved_projects(registry, SPEC, key, *bodies)
+        require_on(viewer.principal, SPEC, role, projects, f"changing Feature {key!r}")
 
     def environment(viewer: Viewer, env: str) -> str:
         if env not in viewer.environments:
@@ -177,11 +177,8 @@ def router(web: Web, route_class: type) -> APIRouter:
         versions = Versions.load(registry, key)
         found = registry.revision("features", key, version)
         require(viewer, approver if step == "approve" else writer, versions, found.body)
-        if step == "approve" and found.author == viewer.actor:
-            raise Forbidden(
-                f"{viewer.actor} wrote revision {version}; a change must be approved by "
-                "someone other than its author"
-            )
+        if step == "approve":
+            require_not_author(viewer.principal, found)
         call = {
             "publish": registry.publish,
             "request-review": registry.request_review,

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from liftkit.api.auth import SESSION_COOKIE
+from liftkit.api.session import end_session, start_session
 from liftkit.web._core import ENVIRONMENT_COOKIE, PROJECT_COOKIE, FormError, Viewer, Web, form
 
 
@@ -23,7 +23,6 @@ def _local(target: str | None) -> str:
 def router(web: Web, route_class: type) -> APIRouter:
     r = APIRouter(route_class=route_class, include_in_schema=False)
     accounts, registry = web.platform.accounts, web.platform.registry
-    secure = web.platform.settings.base_url.startswith("https://")
     Current = Annotated[Viewer, Depends(web.viewer)]  # noqa: N806 - a type alias
 
     @r.get("/login")
@@ -41,26 +40,14 @@ def router(web: Web, route_class: type) -> APIRouter:
         user = accounts.authenticate(email, password)
         if user is None:
             return web.error(request, 401, "Wrong email or password, or the account is disabled.")
-        token = accounts.create_session(user.id)
-        registry.record(f"user:{user.email}", "login", "dashboard")
         response = web.redirect(request, _local(data.get("next")))
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=int(accounts.session_lifetime.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=secure or request.url.scheme == "https",
-        )
+        start_session(web.platform, user, request, response, via="dashboard")
         return response
 
     @r.post("/logout")
     def logout(request: Request) -> Response:
-        token = request.cookies.get(SESSION_COOKIE)
-        if token:
-            accounts.end_session(token)
         response = web.redirect(request, "/login")
-        response.delete_cookie(SESSION_COOKIE)
+        end_session(web.platform, request, response)
         return response
 
     @r.get("/switch")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from liftkit.api.auth import Principal
-from liftkit.api.keys import public
+from liftkit.api.keys import issue_key, public, revoke
 from liftkit.registry.accounts import ROLES, ApiKey, KeyType
 from liftkit.web._core import FormError, Viewer, Web, form
 
@@ -90,25 +90,18 @@ def router(web: Web, route_class: type) -> APIRouter:
             options |= {"project": project, "role": role}
         if project is not None and registry.find("projects", project) is None:
             raise FormError("project", f"no project {project!r}")
-        secret, key = accounts.create_key(kind, created_by=viewer.actor, **options)
-        registry.record(
-            viewer.actor, "key.create", f"{kind} key {key.prefix}", key_id=key.id, type=kind,
-            prefix=key.prefix, project=key.project, role=key.role, environment=key.environment,
-        )  # fmt: skip
+        created = issue_key(web.platform, viewer.actor, kind, **options)
         return fragment(
             request,
             viewer,
-            created=public(key),
-            secret=secret,
-            decryption_key=key.config.get("encryption_key"),
+            created=created.key,
+            secret=created.secret,
+            decryption_key=created.decryption_key,
         )
 
     @r.post("/settings/keys/{key_id}/revoke")
     def revoke_key(key_id: int, request: Request, viewer: Current) -> Response:
-        key = accounts.key(key_id)
-        viewer.principal.require("admin", key.project, f"revoking key {key.id}")
-        accounts.revoke_key(key.id)
-        registry.record(viewer.actor, "key.revoke", f"{key.type} key {key.prefix}", key_id=key.id)
-        return fragment(request, viewer, revoked=key)
+        revoked = revoke(web.platform, viewer.principal, accounts.key(key_id))
+        return fragment(request, viewer, revoked=revoked)
 
     return r

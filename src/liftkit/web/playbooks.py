@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
-from liftkit.automation import ACTOR_PREFIX, OverrideError
+from liftkit.api.playbooks import apply_override
+from liftkit.automation import ACTOR_PREFIX
 from liftkit.automation.state import FINISHED, Entry, State, load, timeline
 from liftkit.platform import Platform
 from liftkit.registry.playbooks import Playbook
@@ -125,16 +125,8 @@ def router(web: Web, route_class: type) -> APIRouter:
         controller = web.controller
         if controller is None:
             raise HTTPException(503, "the playbook controller is not running in this process")
-        if command == "run":
-            await run_in_threadpool(controller.step, key)
-        else:
-            reason = data.get("reason", "").strip()
-            try:
-                await run_in_threadpool(
-                    controller.override, key, command, viewer.actor, reason=reason
-                )
-            except OverrideError as exc:
-                raise HTTPException(409, str(exc)) from None
+        reason = data.get("reason", "").strip()
+        await apply_override(controller, key, command, viewer.actor, reason=reason)
         return web.redirect(request, f"/playbooks/{key}")
 
     return r

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
+from liftkit.api import users
 from liftkit.api.auth import EVERY_PROJECT, write_role
 from liftkit.automation.notify import Delivery, Notifier
 from liftkit.knowledge.base import SETTINGS_KEY
 from liftkit.registry import collection
 from liftkit.registry.accounts import ROLES, Role
 from liftkit.registry.briefs import KnowledgeSettings
-from liftkit.registry.errors import Conflict
 from liftkit.registry.playbooks import Webhook
 from liftkit.web import keys, live
 from liftkit.web._core import FormError, Viewer, Web, form, form_lists
@@ -108,13 +108,10 @@ def router(web: Web, route_class: type) -> APIRouter:
         if role not in ROLES:
             raise FormError("role", f"must be one of {', '.join(ROLES)}")
         known_project(project, "project")
-        user = accounts.create_user(
-            email,
-            password,
-            name=data.get("name", "").strip(),
-            roles={project: role},
+        name = data.get("name", "").strip()
+        user = users.add_user(
+            web.platform, viewer.principal, email, password, name, {project: role}
         )
-        registry.record(viewer.actor, "user.create", f"user:{user.email}", roles=user.roles)
         return users_fragment(request, viewer, notice=f"Created {user.email}.")
 
     @r.post("/settings/users/{user_id}/role")
@@ -128,9 +125,7 @@ def router(web: Web, route_class: type) -> APIRouter:
         role: Role | None = raw or None  # type: ignore[assignment]
         if role is not None:
             known_project(project, "project")
-        accounts.user(user_id)
-        user = accounts.set_role(user_id, project, role)
-        registry.record(viewer.actor, "user.role", f"user:{user.email}", project=project, role=role)
+        user = users.set_role(web.platform, viewer.principal, user_id, project, role)
         what = f"{role} on {project}" if role else f"no role on {project}"
         return users_fragment(request, viewer, notice=f"{user.email} now has {what}.")
 
@@ -139,12 +134,7 @@ def router(web: Web, route_class: type) -> APIRouter:
         viewer.principal.require("admin", None, "managing users")
         if action not in ("disable", "enable"):
             raise FormError("action", "must be disable or enable")
-        disabled = action == "disable"
-        me = viewer.principal.user
-        if disabled and me is not None and me.id == user_id:
-            raise Conflict("you cannot disable yourself; ask another admin")
-        user = accounts.set_disabled(user_id, disabled)
-        registry.record(viewer.actor, f"user.{action}", f"user:{user.email}")
+        user = users.set_disabled(web.platform, viewer.principal, user_id, action == "disable")
         return users_fragment(request, viewer, notice=f"{user.email} is {action}d.")
 
     # -- webhooks and digest recipients of the knowledge base ------------------------------
