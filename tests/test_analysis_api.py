@@ -556,3 +556,11 @@ def test_a_data_source_named_events_overrides_the_builtin_store(
     assert sum(body["health"]["units"].values()) == USERS
     views = body["results"][3]["variations"]
     assert all(v["value"] > 0 for v in views)  # page views joined through identities
+
+
+def test_a_snapshot_id_past_the_databases_integers_is_a_422(lite: Api) -> None:
+    """Found by fuzzing: an id past SQLite's 64-bit integers overflowed the query (a 500)."""
+    response = lite.client.get(f"{API}/snapshots/{2**63}", headers=lite.auth("viewer"))
+    assert response.status_code == 422 and "snapshot_id" in response.text
+    missing = lite.client.get(f"{API}/snapshots/{2**31 - 1}", headers=lite.auth("viewer"))
+    assert missing.status_code == 404

@@ -458,6 +458,17 @@ def test_date_filters_compare_instants_whatever_the_offset(
     assert before == []
 
 
+def test_date_bounds_at_the_edge_of_the_calendar_and_huge_offsets_are_not_server_errors(
+    corpus: World,
+) -> None:
+    """Found by fuzzing: a bound a few hours from datetime's range overflowed when converted to
+    UTC, and an offset past SQLite's integers overflowed the query (both were 500s)."""
+    assert len(corpus.search(date_to="9999-12-31T23:00:00-05:00", tag="pricing")) == 2
+    assert corpus.search(date_from="0001-01-01T01:00:00+05:00", tag="pricing") != []
+    response = corpus.get(f"{KB}/search", "viewer", offset=2**63)
+    assert response.status_code == 422 and "offset" in response.text
+
+
 def test_the_index_follows_edits_and_deletions_at_once(corpus: World) -> None:
     w = corpus
     assert w.search("courier") == []

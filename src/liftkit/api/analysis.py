@@ -12,7 +12,7 @@ thread, so the event loop keeps serving.
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -22,8 +22,11 @@ from liftkit.analysis import store as snapshots
 from liftkit.analysis.snapshot import Decision
 from liftkit.api.auth import Authenticator, Principal
 from liftkit.api.errors import RESPONSES, field_error
+from liftkit.api.objects import MAX_INT
 from liftkit.platform import Platform
 from liftkit.registry.datasources import DIALECTS
+
+SnapshotId = Annotated[int, Path(ge=1, le=MAX_INT, description="The snapshot's id.")]
 
 
 class SnapshotSummary(BaseModel):
@@ -114,7 +117,7 @@ def analysis_router(platform: Platform, auth: Authenticator) -> APIRouter:
     @router.get(
         "/snapshots/{snapshot_id}", operation_id="get_snapshot", summary="One snapshot by id"
     )
-    def one(snapshot_id: int, principal: Caller) -> Snapshot:
+    def one(snapshot_id: SnapshotId, principal: Caller) -> Snapshot:
         found = snapshots.get(platform.engine, snapshot_id)
         if found is None:
             raise HTTPException(404, f"snapshot {snapshot_id} does not exist")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from liftkit.api.auth import Authenticator, Principal
 from liftkit.api.errors import RESPONSES
+from liftkit.api.objects import MAX_INT
 from liftkit.knowledge import digest as digests
 from liftkit.knowledge import lifecycle, meta
 from liftkit.knowledge.base import KnowledgeBase
@@ -108,7 +109,7 @@ def knowledge_router(platform: Platform, auth: Authenticator) -> APIRouter:
         date_from: datetime | None = None,
         date_to: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         principal.require("viewer", project, "searching the knowledge base")
         filters = Filters(project, tag, outcome, metric, team, stage, date_from, date_to)

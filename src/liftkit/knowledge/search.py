@@ -293,7 +293,11 @@ def _contains(column: Any, text: str, postgres: bool) -> Any:
 
 def _utc(when: datetime) -> datetime:
     """SQLite compares stored UTC text, so bounds with another offset are converted first."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:  # within a day of datetime's range: the range's end is the bound
+        edge = datetime.max if when.year > 1 else datetime.min
+        return edge.replace(tzinfo=UTC)
 
 
 def _fts_query(query: str) -> str | None:
