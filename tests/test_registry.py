@@ -57,6 +57,22 @@ def test_drafts_do_not_change_live_until_published(platform: Platform) -> None:
     ]
 
 
+def test_open_drafts_lists_what_waits_including_never_published_objects(
+    platform: Platform,
+) -> None:
+    registry = platform.registry
+    registry.save("features", feature("live"), "user:a")
+    waiting = registry.draft("features", feature("live", owner="b"), "user:b")
+    new = registry.draft("features", feature("brand-new"), "user:c")
+    dropped = registry.draft("features", feature("dropped"), "user:c")
+    registry.discard("features", "dropped", dropped.version, "user:c")
+    published = registry.draft("features", feature("live", owner="d"), "user:d")
+    registry.publish("features", "live", published.version, "user:d")
+    found = [(r.key, r.version, r.status) for r in registry.open_drafts("features")]
+    assert found == [("live", waiting.version, "draft"), ("brand-new", new.version, "draft")]
+    assert registry.open_drafts("experiments") == []
+
+
 def test_publishing_a_stale_draft_is_a_conflict(platform: Platform) -> None:
     registry = platform.registry
     registry.save("features", feature(), "user:a")

@@ -11,6 +11,8 @@ from liftkit.registry._diff import diff
 from liftkit.registry.features import ExperimentRule, Feature
 
 RevisionStatus = Literal["draft", "pending_review", "approved", "published", "discarded"]
+#: Statuses of a revision still waiting to be published or discarded.
+OPEN_STATUSES: tuple[RevisionStatus, ...] = ("draft", "pending_review", "approved")
 
 
 class Revision(BaseModel):

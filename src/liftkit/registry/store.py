@@ -38,6 +38,7 @@ from liftkit.registry.errors import (
 from liftkit.registry.features import Feature
 from liftkit.registry.payload import Snapshot
 from liftkit.registry.revisions import (
+    OPEN_STATUSES,
     AuditEntry,
     DiffEntry,
     Revision,
@@ -206,6 +207,18 @@ class Registry:
             ).all()
         if not rows:
             raise NotFound(f"{spec.kind} {key!r} has no revisions")
+        return [to_revision(row) for row in rows]
+
+    def open_drafts(self, name: str) -> list[Revision]:
+        """Every draft waiting to be published (drafted, in review or approved) in a collection,
+        oldest first, including drafts of objects that were never published."""
+        spec = collection(name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(revisions)
+                .where(revisions.c.collection == spec.name, revisions.c.status.in_(OPEN_STATUSES))
+                .order_by(revisions.c.id)
+            ).all()
         return [to_revision(row) for row in rows]
 
     def revision(self, name: str, key: str, version: int) -> Revision:

@@ -14,12 +14,12 @@ from typing import Any
 from liftkit.registry import Registry, Revision
 from liftkit.registry.errors import NotFound
 from liftkit.registry.features import Feature
+from liftkit.registry.revisions import OPEN_STATUSES
 from liftkit.web._core import FormError
 
 #: The rule the kill switch puts first in an environment: everyone gets ``true``.
 KILL_RULE = "kill-switch"
 #: Revision states that still wait for a decision (shown as drafts).
-OPEN = ("draft", "pending_review", "approved")
 
 Body = dict[str, Any]
 
@@ -109,7 +109,7 @@ class Versions:
             history = registry.revisions("features", key)
         except NotFound:
             history = []
-        if live is None and not [r for r in history if r.status in OPEN]:
+        if live is None and not [r for r in history if r.status in OPEN_STATUSES]:
             raise NotFound(f"Feature {key!r} not found")
         return cls(key, live if isinstance(live, Feature) else None, history)
 
@@ -120,7 +120,7 @@ class Versions:
     @property
     def open(self) -> list[Revision]:
         """Drafts and reviews, newest first."""
-        return [r for r in reversed(self.history) if r.status in OPEN]
+        return [r for r in reversed(self.history) if r.status in OPEN_STATUSES]
 
     def own_draft(self, actor: str) -> Revision | None:
         """The actor's newest draft made from the live version: edits add to it."""

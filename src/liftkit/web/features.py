@@ -24,7 +24,7 @@ from liftkit.registry.store import MAX_PAGE
 from liftkit.registry.targeting import Environment
 from liftkit.web import feature_actions
 from liftkit.web._core import FormError, Viewer, Web, form
-from liftkit.web.feature_edits import OPEN, Versions, kill_active, parse_tags, parse_value
+from liftkit.web.feature_edits import Versions, kill_active, parse_tags, parse_value
 
 SPEC = collection("features")
 KINDS: tuple[str, ...] = get_args(FlagKind)
@@ -118,21 +118,16 @@ def last_changes(registry: Registry, keys: Iterable[str]) -> dict[str, datetime 
 
 def unpublished(registry: Registry, viewer: Viewer) -> list[Revision]:
     """Newest open draft of each feature never published (the list above shows live ones)."""
-    keys: list[str] = []
-    for entry in registry.audit(collection_name="features", limit=MAX_PAGE):
-        if entry.action == "draft" and entry.key and entry.key not in keys:
-            keys.append(entry.key)
+    newest: dict[str, Revision] = {}
+    for draft in registry.open_drafts("features"):
+        if draft.body is not None:
+            newest[draft.key] = draft
     out = []
-    for key in sorted(keys):
-        if registry.find("features", key) is not None:
-            continue
-        history = registry.revisions("features", key)
-        drafts = [r for r in reversed(history) if r.status in OPEN and r.body is not None]
-        if not drafts or drafts[0].body is None:
-            continue
-        project = str(drafts[0].body.get("project", "default"))
-        if viewer.sees(project) and viewer.can("viewer", project):
-            out.append(drafts[0])
+    for key, draft in sorted(newest.items()):
+        project = str((draft.body or {}).get("project", "default"))
+        readable = viewer.sees(project) and viewer.can("viewer", project)
+        if readable and registry.find("features", key) is None:
+            out.append(draft)
     return out
 
 
