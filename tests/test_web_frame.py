@@ -46,7 +46,16 @@ def test_pages_need_a_login_and_return_to_where_they_were(client: TestClient) ->
     assert "Ada" in client.get("/").text
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:x"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "javascript:x",
+        "/\\evil.example",
+        "/\t/evil.example",
+    ],
+)
 def test_login_never_redirects_off_site(client: TestClient, target: str) -> None:
     response = client.post(
         "/login", data={"email": "ada@example.com", "password": PASSWORD, "next": target},
@@ -128,3 +137,57 @@ def test_assets_are_packaged_and_nothing_is_fetched_from_elsewhere(client: TestC
     assert offenders == []
     base = (TEMPLATES / "base.html").read_text()
     assert "/static/vendor/htmx.min.js" in base
+
+
+def test_lists_show_only_projects_the_viewer_may_read(
+    client: TestClient, web_platform: Platform
+) -> None:
+    """A person with a role in one project sees nothing of another on any list, nor the
+    organisation-wide audit entries (logins, users, keys) that the API keeps for viewers of
+    every project."""
+    registry = web_platform.registry
+    registry.save("features", {"key": "secret-default-flag"}, "user:test")
+    registry.save("features", {"key": "visible-web-flag", "project": "web"}, "user:test")
+    registry.save("experiments", {"key": "secret-default-test", "variations": [
+        {"key": "a"}, {"key": "b"}]}, "user:test")  # fmt: skip
+    web_platform.accounts.create_user("wes@example.com", PASSWORD, roles={"web": "viewer"})
+    login(client, "wes@example.com")
+    for path in ("/", "/features", "/experiments", "/playbooks", "/metrics/", "/fact-tables"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "secret-default" not in page.text, path
+        assert "ada@example.com" not in page.text, f"{path} shows organisation-wide audit entries"
+    assert "visible-web-flag" in client.get("/features").text
+    assert client.get("/features/secret-default-flag").status_code == 403
+
+
+def test_pages_cannot_be_framed_and_unknown_api_calls_stay_json(client: TestClient) -> None:
+    login(client)
+    page = client.get("/")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    for method in ("GET", "POST", "DELETE"):
+        response = client.request(method, "/api/v1/no-such-endpoint", headers=HX)
+        assert response.status_code == 404 and response.json() == {"detail": "Not Found"}, method
+
+
+BIG = 2**63
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("GET", f"/experiments/anything/results?snapshot={BIG}", {}),
+        ("POST", f"/settings/keys/{BIG}/revoke", {}),
+        ("POST", f"/settings/users/{BIG}/role", {"role": "viewer"}),
+        ("POST", f"/features/anything/revisions/{BIG}/publish", {}),
+        ("POST", "/features/anything/revert", {"version": "²"}),
+        ("POST", "/knowledge/briefs/new", {"key": "k", "name": "n", "criteria.min_days": "inf"}),
+    ],
+)
+def test_out_of_range_numbers_are_a_422_not_a_server_error(
+    client: TestClient, method: str, path: str, data: dict[str, str]
+) -> None:
+    login(client)
+    response = client.request(method, path, data=data or None, headers=HX)
+    assert response.status_code == 422, response.text

@@ -29,7 +29,7 @@ def _not_found(web: Web, route_class: type) -> APIRouter:
     """Last of all routes: an unknown page is a 404 page for people (the API keeps its JSON)."""
     router = APIRouter(route_class=route_class, include_in_schema=False)
 
-    @router.get("/{path:path}")
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def not_found(request: Request, path: str) -> Response:
         if path.startswith("api/"):
             return JSONResponse({"detail": "Not Found"}, status_code=404)

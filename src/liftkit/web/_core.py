@@ -76,8 +76,14 @@ class Viewer:
         return self.principal.can(role, project if project is not None else self.project)
 
     def sees(self, project: str | None) -> bool:
-        """Whether an object of ``project`` belongs on a list filtered by the switcher."""
-        return self.project is None or project in (None, self.project)
+        """Whether an object of ``project`` belongs on a list: inside the switcher's choice and
+        readable by the viewer, as the API decides (objects shared by every project, with no
+        project of their own, need a role somewhere)."""
+        if self.project is not None and project not in (None, self.project):
+            return False
+        if project is None:
+            return self.principal.best_role() is not None
+        return self.principal.can("viewer", project)
 
 
 class Web:
@@ -221,7 +227,11 @@ class PageRoute(APIRoute):
             try:
                 if request.method not in ("GET", "HEAD"):
                     check_csrf(request)
-                return await handler(request)
+                response = await handler(request)
+                # No page may be framed by another site (clickjacking of one-click actions).
+                response.headers.setdefault("X-Frame-Options", "DENY")
+                response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+                return response
             except LoginRequired:
                 if request.headers.get("HX-Request"):
                     return Response(status_code=401, headers={"HX-Redirect": "/login"})

@@ -7,11 +7,13 @@ brief is created the way ``POST /api/v1/briefs`` creates one (the collection's w
 same direct-write guard), so a person in the browser can do exactly what the API lets them.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from liftkit.api.auth import write_role
 from liftkit.knowledge import lifecycle
@@ -70,9 +72,12 @@ def _number(data: dict[str, str], field: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise FormError(field, f"{raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise FormError(field, f"{raw!r} is not a finite number")
+    return value
 
 
 def brief_body(data: dict[str, str], scoring: str, owner: str) -> dict[str, Any]:
@@ -211,37 +216,40 @@ def router(web: Web, route_class: type, kb: KnowledgeBase) -> APIRouter:
         def need(role: Any) -> None:
             viewer.principal.require(role, brief.project, "changing a brief's stage")
 
-        with lifecycle_errors():
-            if step == "move":
-                need("analyst")
-                to = data.get("to", "")
-                if to not in ("idea", "planned", "archived"):
-                    raise FormError("to", "move to idea, planned or archived")
-                stage: Stage = to  # type: ignore[assignment]
-                kb.move(key, stage, actor)
-            elif step == "submit":
-                need("analyst")
-                kb.submit(key, actor)
-            elif step == "review":
-                need("editor")
-                decision = data.get("decision", "")
-                if decision not in ("approve", "changes"):
-                    raise FormError("decision", "approve or ask for changes")
-                kb.review(key, actor, decision, data.get("comment", "").strip())
-            elif step == "launch":
-                need("editor")
-                kb.launch(key, actor)
-            elif step == "conclude":
-                need("analyst")
-                outcome = data.get("outcome", "")
-                if outcome not in OUTCOMES:
-                    raise FormError("outcome", f"choose one of {', '.join(OUTCOMES)}")
-                kb.conclude(key, actor, outcome, data.get("learnings", "").strip())  # type: ignore[arg-type]
-            elif step == "ship":
-                need("editor")
-                kb.ship(key, actor)
-            else:
-                raise HTTPException(404, f"no lifecycle step {step!r}")
+        def apply() -> None:  # launching runs an analysis query: off the event loop
+            with lifecycle_errors():
+                if step == "move":
+                    need("analyst")
+                    to = data.get("to", "")
+                    if to not in ("idea", "planned", "archived"):
+                        raise FormError("to", "move to idea, planned or archived")
+                    stage: Stage = to  # type: ignore[assignment]
+                    kb.move(key, stage, actor)
+                elif step == "submit":
+                    need("analyst")
+                    kb.submit(key, actor)
+                elif step == "review":
+                    need("editor")
+                    decision = data.get("decision", "")
+                    if decision not in ("approve", "changes"):
+                        raise FormError("decision", "approve or ask for changes")
+                    kb.review(key, actor, decision, data.get("comment", "").strip())
+                elif step == "launch":
+                    need("editor")
+                    kb.launch(key, actor)
+                elif step == "conclude":
+                    need("analyst")
+                    outcome = data.get("outcome", "")
+                    if outcome not in OUTCOMES:
+                        raise FormError("outcome", f"choose one of {', '.join(OUTCOMES)}")
+                    kb.conclude(key, actor, outcome, data.get("learnings", "").strip())  # type: ignore[arg-type]
+                elif step == "ship":
+                    need("editor")
+                    kb.ship(key, actor)
+                else:
+                    raise HTTPException(404, f"no lifecycle step {step!r}")
+
+        await run_in_threadpool(apply)
         return web.redirect(request, f"/knowledge/briefs/{quote(key, safe='')}")
 
     return r

@@ -15,7 +15,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request, Response
 
 from liftkit.api.auth import approve_role, write_role
-from liftkit.api.objects import involved_projects, require_not_author, require_on
+from liftkit.api.objects import (
+    MAX_INT,
+    VersionPath,
+    involved_projects,
+    require_not_author,
+    require_on,
+)
 from liftkit.registry import Revision, collection
 from liftkit.registry.accounts import Role
 from liftkit.registry.errors import NotFound
@@ -173,7 +179,9 @@ def router(web: Web, route_class: type) -> APIRouter:
         return web.redirect(request, after(revision))
 
     @r.post("/features/{key}/revisions/{version}/{step}")
-    def review(request: Request, viewer: Current, key: str, version: int, step: Step) -> Response:
+    def review(
+        request: Request, viewer: Current, key: str, version: VersionPath, step: Step
+    ) -> Response:
         versions = Versions.load(registry, key)
         found = registry.revision("features", key, version)
         require(viewer, approver if step == "approve" else writer, versions, found.body)
@@ -190,7 +198,7 @@ def router(web: Web, route_class: type) -> APIRouter:
     @r.post("/features/{key}/revert")
     async def revert(request: Request, viewer: Current, key: str) -> Response:
         raw = (await form(request)).get("version", "")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_INT):
             raise FormError("version", "choose a published version")
         versions = Versions.load(registry, key)
         old = registry.revision("features", key, int(raw))

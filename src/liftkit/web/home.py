@@ -12,10 +12,13 @@ from liftkit.web._core import ENVIRONMENT_COOKIE, PROJECT_COOKIE, FormError, Vie
 
 def _local(target: str | None) -> str:
     """Only same-site paths are followed after login, so ``next`` cannot send people away."""
-    if not target:
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    # Browsers read "\\" as "/" and drop tabs and newlines, so "/\\evil.example" would leave.
+    if "\\" in target or any(c.isspace() or not c.isprintable() for c in target):
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 
@@ -37,6 +40,8 @@ def router(web: Web, route_class: type) -> APIRouter:
             raise FormError("email", "enter the email address you log in with")
         if not password:
             raise FormError("password", "enter your password")
+        if len(email) > 320 or len(password) > 1024:  # the API's limits (argon2 costs time)
+            return web.error(request, 401, "Wrong email or password, or the account is disabled.")
         user = accounts.authenticate(email, password)
         if user is None:
             return web.error(request, 401, "Wrong email or password, or the account is disabled.")
@@ -71,7 +76,14 @@ def router(web: Web, route_class: type) -> APIRouter:
         for e in experiments:
             by_status[e.status] = by_status.get(e.status, 0) + 1
         running = [e for e in experiments if e.status == "running"]
-        recent = [a for a in registry.audit(limit=40) if viewer.sees(a.project)][:15]
+        # Entries without a project (logins, users, keys, shared objects) are the whole
+        # organisation's: the API shows them only to viewers of every project, and so do we.
+        everywhere = viewer.principal.can("viewer", None)
+        recent = [
+            a
+            for a in registry.audit(limit=40)
+            if (everywhere if a.project is None else viewer.sees(a.project))
+        ][:15]
         return web.render(
             request,
             "overview.html",

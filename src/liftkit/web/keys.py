@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from liftkit.api.auth import Principal
-from liftkit.api.keys import issue_key, public, revoke
+from liftkit.api.keys import KeyId, issue_key, public, revoke
 from liftkit.registry.accounts import ROLES, ApiKey, KeyType
 from liftkit.web._core import FormError, Viewer, Web, form
 
@@ -100,7 +100,7 @@ def router(web: Web, route_class: type) -> APIRouter:
         )
 
     @r.post("/settings/keys/{key_id}/revoke")
-    def revoke_key(key_id: int, request: Request, viewer: Current) -> Response:
+    def revoke_key(key_id: KeyId, request: Request, viewer: Current) -> Response:
         revoked = revoke(web.platform, viewer.principal, accounts.key(key_id))
         return fragment(request, viewer, revoked=revoked)
 

@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from liftkit.analysis import MetricResult, SeriesPoint, Snapshot
 from liftkit.analysis import store as snapshots
+from liftkit.api.objects import MAX_INT
 from liftkit.registry.errors import NotFound
 from liftkit.web._core import Viewer, Web
 from liftkit.web.experiment_common import load
@@ -30,6 +31,9 @@ ROLE_TITLES = (
     ("secondary", "Secondary metrics"),
     ("guardrail", "Guardrails"),
 )
+
+#: A snapshot's id in the picker (bounded like the API's, so a huge id is a 422, not a 500).
+SnapshotQuery = Annotated[int | None, Query(ge=1, le=MAX_INT)]
 
 
 def tone(significance: str | None) -> str:
@@ -96,7 +100,7 @@ def router(web: Web, route_class: type) -> APIRouter:
 
     @r.get("/experiments/{key}/results")
     def results_page(
-        request: Request, viewer: Current, key: str, snapshot: int | None = None
+        request: Request, viewer: Current, key: str, snapshot: SnapshotQuery = None
     ) -> Response:
         experiment = load(platform.registry, viewer, key)
         history = snapshots.history(platform.engine, key, limit=100)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from liftkit.api import users
 from liftkit.api.auth import EVERY_PROJECT, write_role
+from liftkit.api.users import UserId
 from liftkit.automation.notify import Delivery, Notifier
 from liftkit.knowledge.base import SETTINGS_KEY
 from liftkit.registry import collection
@@ -115,7 +116,7 @@ def router(web: Web, route_class: type) -> APIRouter:
         return users_fragment(request, viewer, notice=f"Created {user.email}.")
 
     @r.post("/settings/users/{user_id}/role")
-    async def set_role(user_id: int, request: Request, viewer: Current) -> Response:
+    async def set_role(user_id: UserId, request: Request, viewer: Current) -> Response:
         viewer.principal.require("admin", None, "managing users")
         data = await form(request)
         project = data.get("project", EVERY_PROJECT) or EVERY_PROJECT
@@ -130,7 +131,7 @@ def router(web: Web, route_class: type) -> APIRouter:
         return users_fragment(request, viewer, notice=f"{user.email} now has {what}.")
 
     @r.post("/settings/users/{user_id}/{action}")
-    def set_disabled(user_id: int, action: str, request: Request, viewer: Current) -> Response:
+    def set_disabled(user_id: UserId, action: str, request: Request, viewer: Current) -> Response:
         viewer.principal.require("admin", None, "managing users")
         if action not in ("disable", "enable"):
             raise FormError("action", "must be disable or enable")
