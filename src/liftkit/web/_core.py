@@ -128,9 +128,6 @@ class Web:
                 environment = "production"
         return Viewer(principal, project, environment, projects, environments)
 
-    def require(self, viewer: Viewer, role: Role, project: str | None, action: str) -> None:
-        viewer.principal.require(role, project, action)
-
     # -- rendering -----------------------------------------------------------------------
     def render(
         self,

@@ -21,7 +21,7 @@ def router(web: Web, route_class: type) -> APIRouter:
     def fact(key: str, viewer: Viewer) -> FactTable:
         found = registry.get("fact-tables", key)
         assert isinstance(found, FactTable)
-        web.require(viewer, "viewer", found.project, f"reading FactTable {key!r}")
+        viewer.principal.require("viewer", found.project, f"reading FactTable {key!r}")
         return found
 
     def users(key: str) -> list[Metric]:

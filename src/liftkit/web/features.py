@@ -125,8 +125,7 @@ def unpublished(registry: Registry, viewer: Viewer) -> list[Revision]:
     out = []
     for key, draft in sorted(newest.items()):
         project = str((draft.body or {}).get("project", "default"))
-        readable = viewer.sees(project) and viewer.can("viewer", project)
-        if readable and registry.find("features", key) is None:
+        if viewer.sees(project) and registry.find("features", key) is None:
             out.append(draft)
     return out
 
@@ -148,10 +147,10 @@ def router(web: Web, route_class: type) -> APIRouter:
         stale: str = "",
     ) -> Response:
         chosen = Filters(q, kind, tag, owner, stale)
-        everything = visible(registry, viewer)
         listed = visible(
             registry, viewer, status=kind or None, tag=tag or None, owner=owner or None
         )
+        everything = visible(registry, viewer) if kind or tag or owner else listed
         findings: dict[str, list[StaleFlag]] = {}
         for finding in stale_flags(registry, web.platform.clock()):
             findings.setdefault(finding.key, []).append(finding)

@@ -33,7 +33,7 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 
 def readable(viewer: Viewer, items: list[T], project: Callable[[T], str]) -> list[T]:
     """Items of projects the viewer may read, narrowed to the switcher's project if one is set."""
-    return [i for i in items if viewer.sees(project(i)) and viewer.can("viewer", project(i))]
+    return [i for i in items if viewer.sees(project(i))]
 
 
 def readable_records(viewer: Viewer, records: list[Record]) -> list[Record]:

@@ -32,11 +32,7 @@ def keys_context(web: Web, viewer: Viewer) -> dict[str, Any]:
         for key in accounts.keys(include_revoked=True):
             if principal.can("admin", key.project):
                 listed[key.type].append(public(key))
-    connections = [
-        public(k)
-        for k in accounts.keys("sdk")
-        if principal.can("viewer", k.project) and viewer.sees(k.project)
-    ]
+    connections = [public(k) for k in accounts.keys("sdk") if viewer.sees(k.project)]
     return {
         "keys": listed,
         "can_keys": may_list_keys(principal),

@@ -15,6 +15,7 @@ from sqlglot.errors import SqlglotError
 from liftkit.analysis.plan import PlanError
 from liftkit.analysis.runner import data_source
 from liftkit.api.auth import write_role
+from liftkit.api.objects import require_on
 from liftkit.registry import collection
 from liftkit.registry.datasources import DIALECTS
 from liftkit.registry.errors import Conflict
@@ -167,7 +168,7 @@ def router(web: Web, route_class: type) -> APIRouter:
         data = await form(request)
         table = facts()
         obj = metric_from_form(data, None, table, dialect_of(data, table))
-        web.require(viewer, writer, obj.project, "creating a Metric")
+        viewer.principal.require(writer, obj.project, "creating a Metric")
         if registry.find("metrics", obj.key) is not None:
             raise Conflict(f"metric {obj.key!r} exists already: edit it instead")
         registry.save("metrics", obj, viewer.actor, message=data.get("message", ""))
@@ -176,7 +177,7 @@ def router(web: Web, route_class: type) -> APIRouter:
     @r.get("/metrics/{key}/edit")
     def edit_metric(key: str, request: Request, viewer: Current) -> Response:
         existing = metric(key)
-        web.require(viewer, writer, existing.project, f"changing Metric {key!r}")
+        viewer.principal.require(writer, existing.project, f"changing Metric {key!r}")
         return form_page(request, viewer, existing)
 
     @r.post("/metrics/{key}")
@@ -185,15 +186,15 @@ def router(web: Web, route_class: type) -> APIRouter:
         data = await form(request)
         table = facts()
         obj = metric_from_form(data, existing, table, dialect_of(data, table))
-        for project in {existing.project, obj.project}:
-            web.require(viewer, writer, project, f"changing Metric {key!r}")
+        projects: set[str | None] = {existing.project, obj.project}  # a move: both
+        require_on(viewer.principal, SPEC, writer, projects, f"changing Metric {key!r}")
         registry.save("metrics", obj, viewer.actor, message=data.get("message", ""))
         return web.redirect(request, f"/metrics/{key}")
 
     @r.get("/metrics/{key}")
     def metric_detail(key: str, request: Request, viewer: Current, dialect: str = "") -> Response:
         found = metric(key)
-        web.require(viewer, "viewer", found.project, f"reading Metric {key!r}")
+        viewer.principal.require("viewer", found.project, f"reading Metric {key!r}")
         if dialect and dialect not in DIALECTS:
             raise FormError("dialect", f"must be one of {', '.join(DIALECTS)}")
         preview, error = None, None
